@@ -9,6 +9,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/fusion.smk"
+include: "workflow/rules/attention.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -25,3 +31,33 @@ rule corpus:
 rule features:
     input:
         STAGE_TARGETS["features"],
+
+
+rule align:
+    input:
+        STAGE_TARGETS["align"],
+
+
+rule report:
+    input:
+        STAGE_TARGETS["report"],
+
+
+rule train:
+    input:
+        STAGE_TARGETS["train"],
+
+
+rule sweep:
+    input:
+        STAGE_TARGETS["sweep"],
+
+
+rule fusion:
+    input:
+        STAGE_TARGETS["fusion"],
+
+
+rule attention:
+    input:
+        STAGE_TARGETS["attention"],

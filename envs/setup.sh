@@ -50,9 +50,11 @@ if [[ ! -f $stamp ]]; then
   log "installing Python packages into .venv (${requirements[*]})"
   req_args=()
   for r in "${requirements[@]}"; do req_args+=(-r "$r"); done
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c envs/constraints.txt "${req_args[@]}"
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
-    2>/dev/null || .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+  # Some machines' pip config lists local wheel folders that may be absent: drop those warnings.
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c envs/constraints.txt "${req_args[@]}" \
+    2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . \
+    2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
   # torchaudio's bundled C++ extensions link CUDA and cannot load with CPU torch; without them
   # torchaudio uses its pure-Python implementations (kaldi fbank, resample), which we rely on.
   rm -f .venv/lib/python3*/site-packages/torchaudio/lib/*.so

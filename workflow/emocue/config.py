@@ -6,11 +6,13 @@ catch inconsistent combinations. Every error names the config key and says what 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+IEMOCAP_SESSION = re.compile(r"^Session[1-9][0-9]*$")
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
@@ -38,6 +40,13 @@ def check_config(config: dict[str, Any]) -> None:
             f"corpus.label_map maps to {unknown_targets}, which are not in corpus.classes {classes}; "
             "add them to corpus.classes or fix the mapping"
         )
+    if corpus["type"] in ("demo", "iemocap"):
+        misnamed = [s for s in sessions if not IEMOCAP_SESSION.match(s)]
+        if misnamed:
+            problems.append(
+                f"corpus.sessions: {corpus['type']} sessions are named like IEMOCAP's folders "
+                f"(Session1 … Session5); got {misnamed}"
+            )
     if corpus["type"] == "manifest" and not corpus.get("manifest"):
         problems.append("corpus.manifest: corpus.type is 'manifest' but no manifest file is given")
     split = config["split"]

@@ -2,8 +2,22 @@
 # per-stage target lists used by the target rules in the Snakefile.
 import os
 import re
+import sys
 
 from snakemake.utils import min_version, validate
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+# The emocue library (workflow/emocue) is importable without `pip install`: from this Snakefile
+# (also under a snakemake installed outside .venv, e.g. on an HPC login node) and, with
+# `--sdm conda`, from rule scripts in the envs/*.yaml environments, which do not contain emocue:
+# jobs inherit PYTHONPATH (Slurm jobs too, sbatch exports the environment).
+EMOCUE_LIBRARY_DIR = os.path.join(workflow.basedir, "workflow")
+if EMOCUE_LIBRARY_DIR not in sys.path:
+    sys.path.insert(0, EMOCUE_LIBRARY_DIR)
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [EMOCUE_LIBRARY_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
 
 from emocue import config as emocue_config
 

@@ -1,0 +1,316 @@
+"""Fusion arithmetic, validation-only selection, significance tests and Table 1 (synthetic
+prediction tables; ~10 s)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.special import logsumexp
+
+from emocue.fusion import (
+    BLSTMATT,
+    FUSION,
+    PAPER_NOTE_MISSING,
+    SWAPPED_NAMES_NOTE,
+    FusionOutputs,
+    FusionSettings,
+    RunInputs,
+    compare_systems,
+    fuse,
+    fuse_run,
+    pair_posteriors,
+    render_table1_html,
+    render_table1_markdown,
+    run_fusion,
+    select_fusion,
+)
+from emocue.stats import mcnemar_exact, paired_bootstrap_difference
+
+CLASSES = ["neutral", "happy", "angry", "sad"]
+
+
+def prediction_table(utt_ids, labels, logits) -> pl.DataFrame:
+    """A table like the training stage's predictions.parquet (log-softmax of ``logits``)."""
+    logp = logits - logsumexp(logits, axis=1, keepdims=True)
+    return pl.DataFrame({
+        "utt_id": list(utt_ids), "label": [CLASSES[i] for i in labels],
+        "pred": [CLASSES[i] for i in logp.argmax(axis=1)],
+        **{f"logp_{name}": logp[:, k] for k, name in enumerate(CLASSES)},
+    })
+
+
+def noisy_logits(rng, labels, signal) -> np.ndarray:
+    logits = rng.normal(size=(labels.size, len(CLASSES)))
+    logits[np.arange(labels.size), labels] += signal
+    return logits
+
+
+def synthetic_run(seed=0, n_val=120, n_test=150, contexts=(30, 60), left_out=None,
+                  fold="Session5") -> RunInputs:
+    """BLSTMATT and CSA (per context) predictions; CSA leaves out the first ``left_out[C]``
+    utterances of each split (the 'short' ones)."""
+    rng = np.random.default_rng(seed)
+    left_out = left_out or {30: 5, 60: 20}
+    tables = {}
+    for split, n in (("val", n_val), ("test", n_test)):
+        utt_ids = [f"{split}_{i:04d}" for i in range(n)]
+        labels = rng.integers(0, len(CLASSES), n)
+        tables[split, "blstmatt"] = prediction_table(utt_ids, labels, noisy_logits(rng, labels, 1.0))
+        for context in contexts:
+            csa = prediction_table(utt_ids, labels, noisy_logits(rng, labels, 1.0 + context / 60))
+            tables[split, context] = csa.slice(left_out[context])
+    return RunInputs(
+        fold=fold, seed=seed,
+        blstmatt_val=tables["val", "blstmatt"], blstmatt_test=tables["test", "blstmatt"],
+        csa_val={c: tables["val", c] for c in contexts},
+        csa_test={c: tables["test", c] for c in contexts},
+    )
+
+
+# ---- fusion arithmetic ---------------------------------------------------------------------------
+
+
+def test_weight_zero_is_blstmatt_and_rows_are_normalised():
+    run = synthetic_run()
+    pair = pair_posteriors(run.blstmatt_test, run.csa_test[30], CLASSES, "test")
+    fused = fuse(pair.blstmatt_logp, pair.csa_logp, 0.0)
+    np.testing.assert_allclose(fused, pair.blstmatt_logp, atol=1e-12)
+    for weight in (0.4, 1.0, 3.0):
+        np.testing.assert_allclose(np.exp(fuse(pair.blstmatt_logp, pair.csa_logp, weight)).sum(1), 1.0)
+
+
+def test_fusion_is_the_weighted_log_linear_combination():
+    run = synthetic_run()
+    pair = pair_posteriors(run.blstmatt_test, run.csa_test[30], CLASSES, "test")
+    kept = pair.kept
+    fused = fuse(pair.blstmatt_logp, pair.csa_logp, 0.4)
+    by_hand = np.exp(pair.blstmatt_logp[kept]) * np.exp(pair.csa_logp[kept]) ** 0.4
+    np.testing.assert_allclose(np.exp(fused[kept]), by_hand / by_hand.sum(1, keepdims=True))
+
+
+def test_large_weight_approaches_csa_decisions():
+    run = synthetic_run()
+    pair = pair_posteriors(run.blstmatt_test, run.csa_test[30], CLASSES, "test")
+    kept = pair.kept
+    csa_decisions = pair.csa_logp[kept].argmax(1)
+    agreement = [np.mean(fuse(pair.blstmatt_logp, pair.csa_logp, w)[kept].argmax(1) == csa_decisions)
+                 for w in (0.0, 1.0, 10.0, 1000.0)]
+    assert agreement[-1] == 1.0
+    assert agreement[0] < 1.0 and agreement == sorted(agreement)
+
+
+def test_left_out_utterances_fall_back_to_blstmatt_and_are_counted():
+    run = synthetic_run(left_out={30: 7, 60: 20})
+    pair = pair_posteriors(run.blstmatt_test, run.csa_test[30], CLASSES, "test")
+    assert (~pair.kept).sum() == 7 and not pair.kept[:7].any()
+    fused = fuse(pair.blstmatt_logp, pair.csa_logp, 1.5)
+    np.testing.assert_allclose(fused[~pair.kept], pair.blstmatt_logp[~pair.kept], atol=1e-12)
+
+    result = fuse_run(run, CLASSES, FusionSettings(context=30, bootstrap=50))
+    selection = result.selection.row(0, named=True)
+    assert selection["n_test_fallback"] == 7 and selection["n_val_fallback"] == 7
+    assert result.predictions["fallback"].sum() == 7
+    fusion_rows = result.systems.filter(pl.col("role").str.starts_with("fusion"))
+    assert fusion_rows["n_fallback"].to_list() == [7, 7]
+    assert fusion_rows["n"].to_list() == [150, 150]
+    csa_row = result.systems.filter(pl.col("role") == "selected_csa").row(0, named=True)
+    assert csa_row["n"] == 150 - 7
+
+
+def test_csa_utterance_unknown_to_blstmatt_is_an_error():
+    run = synthetic_run()
+    extra = run.csa_test[30].with_columns(pl.lit("stray_utt").alias("utt_id")).head(1)
+    with pytest.raises(ValueError, match="stray_utt"):
+        pair_posteriors(run.blstmatt_test, pl.concat([run.csa_test[30], extra]), CLASSES, "test")
+
+
+# ---- selection never reads the test set ----------------------------------------------------------
+
+
+def test_weight_grid_is_inclusive():
+    grid = FusionSettings().weight_grid()
+    assert grid.size == 41 and grid[0] == 0.0 and grid[-1] == 2.0 and 0.4 in grid
+
+
+def test_selection_is_made_on_validation_only():
+    run = synthetic_run(seed=3)
+    settings = FusionSettings(bootstrap=50)
+    clean = fuse_run(run, CLASSES, settings).selection
+
+    # Poison the test set so that other choices would look better on it: labels = what fusion at a
+    # far-away weight with the *other* context decides (a perfect score for that choice), and the
+    # other context's CSA test posteriors made perfect too.
+    chosen_context = clean["context"][0]
+    other = next(c for c in run.csa_test if c != chosen_context)
+    pair = pair_posteriors(run.blstmatt_test, run.csa_test[other], CLASSES, "test")
+    other_weight = 2.0 if clean["weight"][0] < 1.0 else 0.0
+    poisoned_labels = fuse(pair.blstmatt_logp, pair.csa_logp, other_weight).argmax(1)
+    poisoned_blstmatt = run.blstmatt_test.with_columns(
+        pl.Series("label", [CLASSES[i] for i in poisoned_labels]))
+    by_utt = dict(zip(run.blstmatt_test["utt_id"], poisoned_labels, strict=True))
+    poisoned_csa = {}
+    for context, table in run.csa_test.items():
+        labels = np.array([by_utt[u] for u in table["utt_id"]])
+        logits = np.full((table.height, len(CLASSES)), -20.0)
+        logits[np.arange(table.height), labels] = 0.0
+        poisoned_csa[context] = (prediction_table(table["utt_id"], labels, logits)
+                                 if context == other else table.with_columns(
+                                     pl.Series("label", [CLASSES[i] for i in labels])))
+    poisoned = RunInputs(run.fold, run.seed, run.blstmatt_val, poisoned_blstmatt, run.csa_val,
+                         poisoned_csa)
+    result = fuse_run(poisoned, CLASSES, settings)
+    assert result.selection.select("context", "weight").equals(clean.select("context", "weight"))
+    # The poison works: selecting on the poisoned test set would choose differently.
+    leaked = {c: pair_posteriors(poisoned_blstmatt, t, CLASSES, "test") for c, t in poisoned_csa.items()}
+    leaked_selection, _ = select_fusion(leaked, settings, len(CLASSES))
+    assert (leaked_selection.context, leaked_selection.weight) != (chosen_context, clean["weight"][0])
+
+    # And select_fusion, which chooses, has no test argument at all.
+    validation = {c: pair_posteriors(run.blstmatt_val, t, CLASSES, "val") for c, t in run.csa_val.items()}
+    selection, curve = select_fusion(validation, settings, len(CLASSES))
+    assert (selection.context, selection.weight) == (clean["context"][0], clean["weight"][0])
+    chosen = curve.filter("chosen")
+    assert chosen.height == 1 and chosen["val_ua"][0] == curve.filter(
+        pl.col("context") == selection.context)["val_ua"].max()
+
+
+def test_fixed_context_from_config_is_used():
+    run = synthetic_run()
+    result = fuse_run(run, CLASSES, FusionSettings(context=60, bootstrap=50))
+    assert result.selection["context"][0] == 60
+    assert result.selection["context_source"][0] == "config"
+
+
+# ---- significance --------------------------------------------------------------------------------
+
+
+def test_mcnemar_exact_on_a_known_table():
+    # 2x2 table: both right 30, only A right 10, only B right 2, both wrong 8.
+    correct_a = np.array([1] * 30 + [1] * 10 + [0] * 2 + [0] * 8, dtype=bool)
+    correct_b = np.array([1] * 30 + [0] * 10 + [1] * 2 + [0] * 8, dtype=bool)
+    result = mcnemar_exact(correct_a, correct_b)
+    # Exact two-sided binomial p: 2 * P(X <= 2 | n = 12, p = 1/2) = 2 * (1 + 12 + 66) / 4096.
+    assert result.pvalue == pytest.approx(2 * 79 / 4096, rel=1e-12)
+    assert result.statistic == 10 and result.n == 50
+    assert result.effect_size == pytest.approx(10 / 12)
+    assert result.ci_low < 10 / 12 < result.ci_high
+    assert mcnemar_exact(correct_a, correct_a).pvalue == 1.0
+    balanced = mcnemar_exact(np.array([1, 0, 1, 0], bool), np.array([0, 1, 0, 1], bool))
+    assert balanced.pvalue == 1.0 and balanced.effect_size == 0.5
+
+
+def test_paired_bootstrap_ci_covers_the_true_difference():
+    # Two correlated classifiers with true accuracies 0.70 and 0.62: difference 0.08.
+    rng = np.random.default_rng(7)
+    n, draws, covered = 200, 200, 0
+    for draw in range(draws):
+        shared = rng.random(n)
+        correct_a = shared < 0.70
+        correct_b = np.where(rng.random(n) < 0.5, shared < 0.62, rng.random(n) < 0.62)
+        true_b = 0.5 * 0.62 + 0.5 * 0.62
+        result = paired_bootstrap_difference(
+            lambda idx: correct_a[idx].mean(1) - correct_b[idx].mean(1), n, 400, seed=draw)
+        covered += result.ci_low <= 0.70 - true_b <= result.ci_high
+    assert covered / draws >= 0.9
+
+
+def test_compare_identical_systems_has_no_difference():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, 80)
+    preds = np.where(rng.random(80) < 0.6, labels, rng.integers(0, 4, 80))
+    row = compare_systems(labels, preds, preds, 4, 200, seed=0)
+    assert row["wa_diff"] == row["ua_diff"] == 0.0
+    assert row["wa_diff_ci_low"] == row["wa_diff_ci_high"] == 0.0
+    assert row["mcnemar_pvalue"] == 1.0 and row["mcnemar_only_a_correct"] == 0
+
+
+def test_compare_systems_differences_match_the_point_scores():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 4, 300)
+    good = np.where(rng.random(300) < 0.8, labels, rng.integers(0, 4, 300))
+    bad = np.where(rng.random(300) < 0.3, labels, rng.integers(0, 4, 300))
+    row = compare_systems(labels, good, bad, 4, 500, seed=0)
+    assert row["wa_diff"] == pytest.approx(row["wa_a"] - row["wa_b"])
+    assert row["wa_diff"] == pytest.approx(np.mean(good == labels) - np.mean(bad == labels))
+    assert row["wa_diff_ci_low"] > 0 and row["ua_diff_ci_low"] > 0
+    assert row["mcnemar_pvalue"] < 1e-6 and row["wa_diff_pvalue"] < 0.01
+
+
+# ---- the stage outputs and Table 1 ---------------------------------------------------------------
+
+
+def test_run_fusion_writes_the_tables(tmp_path):
+    runs = [synthetic_run(seed=seed) for seed in (1, 2)]
+    sweep = pl.DataFrame({
+        "context": [30, 30, 60, 60], "fold": ["Session5"] * 4, "seed": [1, 2, 1, 2],
+        "n_test_kept": [145, 145, 130, 130],
+        **{f"{m}{s}": [0.5, 0.6, 0.55, 0.65] for m in ("wa", "ua", "macro_f1")
+           for s in ("", "_ci_low", "_ci_high")},
+    })
+    outputs = FusionOutputs(**{name: tmp_path / f"{name}.out"
+                               for name in FusionOutputs.__dataclass_fields__})
+    table1 = run_fusion(runs, sweep, CLASSES, FusionSettings(bootstrap=100), outputs)
+    assert table1["system"].to_list() == [BLSTMATT, "CSA-C30", "CSA-C60", FUSION, f"{FUSION}-w0.4"]
+    assert table1["n_runs"].to_list() == [2] * 5
+    assert table1["paper_wa"].null_count() == 5
+    assert set(table1["paper_note"]) == {PAPER_NOTE_MISSING}
+    assert table1.filter(pl.col("system") == "CSA-C30")["wa"][0] == pytest.approx(0.55)
+    assert (table1["wa_ci_low"] <= table1["wa"]).all() and (table1["wa"] <= table1["wa_ci_high"]).all()
+
+    significance = pl.read_parquet(outputs.significance)
+    assert significance.height == 2 * 5
+    assert significance["mcnemar_qvalue"].is_not_null().all()
+    summary = pl.read_parquet(outputs.significance_summary)
+    assert summary.height == 5 and summary["n_runs"].to_list() == [2] * 5
+    curve = pl.read_parquet(outputs.weight_curve)
+    assert curve.height == 2 * 2 * 41 and curve.filter("chosen").height == 2
+    predictions = pl.read_parquet(outputs.predictions)
+    assert predictions.height == 2 * 150
+    markdown = outputs.table1_markdown.read_text()
+    assert SWAPPED_NAMES_NOTE in markdown and PAPER_NOTE_MISSING in markdown
+    assert "<table" in outputs.table1_html.read_text()
+    chart = json.loads(outputs.weight_curve_chart.read_text())
+    assert len(chart["layer"]) == 3
+
+
+def test_table1_with_paper_values_and_single_run():
+    from emocue.fusion import build_table1
+
+    run = synthetic_run()
+    result = fuse_run(run, CLASSES, FusionSettings(bootstrap=100))
+    sweep = pl.DataFrame({"context": [30], "fold": ["Session5"], "seed": [0], "n_test_kept": [145],
+                          **{f"{m}{s}": [v] for m in ("wa", "ua", "macro_f1")
+                             for s, v in (("", 0.5), ("_ci_low", 0.4), ("_ci_high", 0.6))}})
+    table = build_table1(sweep, result.systems, paper={BLSTMATT: (70.0, 60.0)})
+    blstmatt = table.row(0, named=True)
+    system = result.systems.filter(pl.col("role") == "baseline").row(0, named=True)
+    assert (blstmatt["wa"], blstmatt["wa_ci_low"]) == (system["wa"], system["wa_ci_low"])
+    assert blstmatt["ci_kind"] == "bootstrap over test utterances"
+    assert (blstmatt["paper_wa"], blstmatt["paper_ua"], blstmatt["paper_note"]) == (70.0, 60.0, None)
+    assert "70.00" in render_table1_markdown(table) and "70.00" in render_table1_html(table)
+
+
+# ---- end to end on the tiny config (shares the session's tiny_run; its cost is the pipeline's) ---
+
+
+@pytest.mark.slow
+def test_tiny_run_sweep_and_fusion_agree_with_training(tiny_run):
+    results = tiny_run / "results"
+    sweep = pl.read_parquet(results / "sweep" / "sweep.parquet")
+    selection = pl.read_parquet(results / "fusion" / "selection.parquet")
+    table1 = pl.read_parquet(results / "fusion" / "table1.parquet")
+    for run in selection.iter_rows(named=True):
+        blstmatt = pl.read_parquet(results / "train" / "blstmatt" / run["fold"] / f"seed{run['seed']}"
+                                   / "predictions.parquet")
+        swept = sweep.filter((pl.col("context") == run["context"]) & (pl.col("fold") == run["fold"])
+                             & (pl.col("seed") == run["seed"])).row(0, named=True)
+        # Every BLSTMATT test utterance is either kept by CSA or falls back (and CSA left it out).
+        assert run["n_test"] == blstmatt.height
+        assert run["n_test_fallback"] == swept["n_test_left_out"]
+        assert swept["n_test_kept"] + swept["n_test_left_out"] == blstmatt.height
+    assert table1["system"].to_list() == [BLSTMATT, *(f"CSA-C{c}" for c in sorted(set(sweep["context"]))),
+                                          FUSION, f"{FUSION}-w0.4"]
+    assert (results / "fusion" / "table1.html").is_file()

@@ -1,0 +1,45 @@
+"""The report as a workflow target, on the tiny end-to-end run (`tiny_run`, shared session fixture).
+
+Runtime: the shared tiny run (built once per session) plus ~30 s here (dry runs, one report
+rebuild, `snakemake --report`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+
+import pytest
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.timeout(1800)
+
+
+def test_rule_all_ends_in_the_report(tiny_run):
+    html = (tiny_run / "results" / "report.html").read_text()
+    for section_id in ("summary", "data", "models", "sweep", "fusion", "attention", "provenance"):
+        assert f'<section id="{section_id}">' in html
+    missing = re.findall(r'<div class="unavailable"[^>]*>(.*?)</div>', html, flags=re.S)
+    assert missing == [], f"every stage ran, so every report section must be filled: {missing}"
+    sidecar = json.loads((tiny_run / "results" / "report.inputs.json").read_text())
+    assert any(name.endswith("metrics.json") for name in sidecar["inputs"])
+
+
+def test_report_target_rebuilds_only_the_report(tiny_run):
+    finished = run_snakemake(tiny_run, "-n", "report")
+    assert "Nothing to be done" in finished.stdout + finished.stderr
+    forced = run_snakemake(tiny_run, "-n", "--forcerun", "build_report", "report")
+    jobs = re.findall(r"^rule (\w+):", forced.stdout, flags=re.M)
+    assert set(jobs) <= {"build_report", "report", "all"} and "build_report" in jobs, jobs  # targets only
+    # the template and the library are inputs, so editing them reruns (only) the report
+    assert str(REPO / "workflow" / "templates" / "report.html.j2") in forced.stdout
+    assert str(REPO / "workflow" / "emocue" / "report.py") in forced.stdout
+
+
+def test_snakemake_report_zip(tiny_run, tmp_path):
+    archive = tmp_path / "report.zip"
+    run_snakemake(tiny_run, "--report", str(archive))
+    with zipfile.ZipFile(archive) as packed:
+        names = packed.namelist()
+    assert any(name.endswith("report.html") and "results" in name for name in names), names

@@ -1,0 +1,31 @@
+# demo: the embedded, generated demo corpus (espeak-ng speech in the IEMOCAP layout).
+# One job per session writes the session's corpus tree under corpus.root and its synthesizer
+# TextGrids under align.textgrid_dir (side products: the session's old folders are removed
+# first), plus a JSON summary that the corpus stage takes as input.
+
+
+rule demo_session:
+    output:
+        summary=f"{RESULTS}/demo/{{session}}.json",
+    log:
+        log_path("demo_session", "{session}"),
+    benchmark:
+        benchmark_path("demo_session", "{session}")
+    params:
+        corpus_root=config["corpus"]["root"],
+        textgrid_dir=config["align"]["textgrid_dir"] or f"{RESULTS}/demo/textgrids",
+        seed=config["demo"]["seed"],
+        dialogs=config["demo"]["dialogs_per_session"],
+        utterances_per_dialog=config["demo"]["utterances_per_dialog"],
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/demo.py"
+
+
+STAGE_TARGETS["demo"] = (
+    expand(f"{RESULTS}/demo/{{session}}.json", session=SESSIONS)
+    if config["corpus"]["type"] == "demo"
+    else []
+)

@@ -1,0 +1,59 @@
+# fusion: BLSTMATT + CSA log-linear fusion (SYSComb) per fold and seed, with the CSA context and the
+# weight chosen on validation, significance of every system pair, and the paper's Table 1.
+# Needs sweep.smk (run folders, sweep table) included first.
+
+FUSION_RUNS = [
+    {
+        "fold": fold,
+        "seed": seed,
+        "blstmatt_dir": blstmatt_run_dir(fold, seed),
+        "csa_dirs": {context: csa_run_dir(context, fold, seed) for context in CONTEXTS},
+    }
+    for fold in FOLDS
+    for seed in SEEDS
+]
+FUSION_OUTPUTS = {
+    "selection": f"{RESULTS}/fusion/selection.parquet",
+    "weight_curve": f"{RESULTS}/fusion/weight_curve.parquet",
+    "weight_curve_chart": f"{RESULTS}/fusion/weight_curve.vl.json",
+    "systems": f"{RESULTS}/fusion/systems.parquet",
+    "significance": f"{RESULTS}/fusion/significance.parquet",
+    "significance_summary": f"{RESULTS}/fusion/significance_summary.parquet",
+    "predictions": f"{RESULTS}/fusion/predictions.parquet",
+    "table1": f"{RESULTS}/fusion/table1.parquet",
+    "table1_markdown": f"{RESULTS}/fusion/table1.md",
+    "table1_html": report(f"{RESULTS}/fusion/table1.html", category="Table 1"),  # snakemake --report
+}
+
+
+def fusion_run_files(name):
+    files = []
+    for run in FUSION_RUNS:
+        files.append(f"{run['blstmatt_dir']}/{name}")
+        files += [f"{directory}/{name}" for directory in run["csa_dirs"].values()]
+    return files
+
+
+rule fuse_systems:
+    input:
+        sweep=rules.sweep_table.output.sweep,
+        test_predictions=fusion_run_files("predictions.parquet"),
+        val_predictions=fusion_run_files("val_predictions.parquet"),
+    output:
+        **FUSION_OUTPUTS,
+    log:
+        log_path("fuse_systems"),
+    benchmark:
+        benchmark_path("fuse_systems")
+    params:
+        runs=FUSION_RUNS,
+        classes=CLASSES,
+        settings=config["fusion"],
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/fusion.py"
+
+
+STAGE_TARGETS["fusion"] = list(FUSION_OUTPUTS.values())
