@@ -6,6 +6,15 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    session=session_pattern(SESSIONS),
+    fold=session_pattern(FOLDS),
+    seed=r"\d+",
+    context=r"\d+",
+
+
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/features.smk"

@@ -19,6 +19,8 @@ best and median are printed.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,20 +69,28 @@ def snakemake_runner(workdir: Path, configfile: Path):
     return run
 
 
-def timed(run, args: tuple[str, ...], repeats: int) -> tuple[list[float], str]:
-    times, output = [], ""
+def child_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(run, args: tuple[str, ...], repeats: int) -> tuple[list[float], list[float], str]:
+    """Wall-clock and CPU seconds (user + system of the Snakemake process) of each repeat."""
+    wall, cpu, output = [], [], ""
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), child_cpu_seconds()
         output = run(*args)
-        times.append(time.perf_counter() - start)
-    return times, output
+        wall.append(time.perf_counter() - start)
+        cpu.append(child_cpu_seconds() - cpu_start)
+    return wall, cpu, output
 
 
-def report(name: str, times: list[float], target: float) -> None:
-    best, median = min(times), statistics.median(times)
-    verdict = "meets" if median <= target else "MISSES"
-    print(f"{name}: best {best:.2f} s, median {median:.2f} s over {len(times)} runs "
-          f"({verdict} the ≤ {target:.0f} s target)")
+def report(name: str, wall: list[float], cpu: list[float], target: float) -> None:
+    """Wall time is what the target is about; CPU time shows it without the load of other processes."""
+    verdict = "meets" if statistics.median(wall) <= target else "MISSES"
+    print(f"{name}: wall best {min(wall):.2f} s, median {statistics.median(wall):.2f} s; "
+          f"CPU median {statistics.median(cpu):.2f} s over {len(wall)} runs "
+          f"({verdict} the ≤ {target:.0f} s target; load average {os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:
@@ -95,11 +105,11 @@ def main() -> None:
         corpus_dir.mkdir()
         configfile = write_manifest_corpus(corpus_dir, args.utterances)
         run = snakemake_runner(corpus_dir, configfile)
-        times, output = timed(run, ("-n",), args.repeats)
+        wall, cpu, output = timed(run, ("-n",), args.repeats)
         total = next(line for line in output.splitlines() if line.startswith("total"))
         print(f"dry run, paper preset, {args.utterances} manifest rows over {len(SESSIONS)} sessions "
               f"({total.split()[-1]} jobs):")
-        report("  snakemake -n", times, 5.0)
+        report("  snakemake -n", wall, cpu, 5.0)
 
         if args.demo_workdir:
             demo_dir = args.demo_workdir.resolve()
@@ -109,11 +119,11 @@ def main() -> None:
         run = snakemake_runner(demo_dir, REPO / "config.yaml")
         if not args.demo_workdir:
             mark_outputs_up_to_date(run, demo_dir)
-        times, output = timed(run, ("--cores", "2"), args.repeats)
+        wall, cpu, output = timed(run, ("--cores", "2"), args.repeats)
         if "Nothing to be done" not in output:
             sys.exit(f"the demo in {demo_dir} is not up to date:\n{output[-3000:]}")
         print(f"no-op rerun of the demo ({'real run in ' + str(demo_dir) if args.demo_workdir else 'faked finished run'}):")
-        report("  snakemake --cores 2", times, 5.0)
+        report("  snakemake --cores 2", wall, cpu, 5.0)
 
 
 if __name__ == "__main__":

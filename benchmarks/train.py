@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import platform
 import time
 from pathlib import Path
@@ -83,22 +84,24 @@ def time_epoch(model_name: str, size: str, device: torch.device, context: int | 
         part = FirstBatches(data, limit)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        tic = time.perf_counter()
+        tic, cpu_tic = time.perf_counter(), time.process_time()
         train_epoch(model, part, optimizer, np.random.default_rng(1), device)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        elapsed = time.perf_counter() - tic
+        elapsed, cpu = time.perf_counter() - tic, time.process_time() - cpu_tic
         if elapsed >= budget or limit >= n_batches:
             break
         limit = min(n_batches, max(limit * 2, int(limit * budget / max(elapsed, 1e-3))))
     utterances = len(split)
-    epoch_seconds = elapsed * frames(data, np.arange(len(data))) / part.frames
+    scale = frames(data, np.arange(len(data))) / part.frames
+    epoch_seconds = elapsed * scale
     return {
         "model": model_name, "size": size, "context": context, "device": str(device),
         "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
         "utterances": utterances, "items": len(data), "timed_batches": min(limit, n_batches),
         "batches": n_batches, "extrapolated": limit < n_batches,
         "epoch_s": epoch_seconds, "utterances_per_s": utterances / epoch_seconds,
+        "epoch_cpu_s": cpu * scale,  # process CPU time: what the wall time is on an idle machine
     }
 
 
@@ -112,9 +115,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"# device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"# device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}")
     cases = [("blstmatt", None)] + [("csa", c) for c in (20, 120)]
-    header = "| model | size | C | params (M) | utterances | items | timed batches | epoch (s) | utt/s |"
+    header = ("| model | size | C | params (M) | utterances | items | timed batches | epoch (s) | utt/s "
+              "| epoch CPU (s) |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for size in args.sizes:
@@ -126,7 +131,8 @@ def main() -> None:
             row = time_epoch(model_name, size, device, context, args.budget)
             timed = f"{row['timed_batches']}/{row['batches']}" + (" (extrapolated)" if row["extrapolated"] else "")
             print(f"| {model_name} | {size} | {context or '-'} | {row['parameters_m']:.2f} | {row['utterances']} "
-                  f"| {row['items']} | {timed} | {row['epoch_s']:.1f} | {row['utterances_per_s']:.0f} |", flush=True)
+                  f"| {row['items']} | {timed} | {row['epoch_s']:.1f} | {row['utterances_per_s']:.0f} "
+                  f"| {row['epoch_cpu_s']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG, check: bool = True,
                   config: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run snakemake on this repo's Snakefile with `workdir` as working directory."""
-    cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "-d", str(workdir), "--configfile", str(configfile)]
+    # --configfile/--config take several values, so they go last: targets in `args` stay targets.
+    cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "-d", str(workdir), *args]
     if config:
         cmd += ["--config", *(f"{key}={value}" for key, value in config.items())]
-    cmd += list(args)
+    cmd += ["--configfile", str(configfile)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:

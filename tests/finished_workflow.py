@@ -1,8 +1,9 @@
 """Fake a finished workflow cheaply: every output created empty, then marked up to date.
 
 `snakemake --touch` only touches outputs that exist, so the missing ones are created first (empty
-files; directories for outputs without a suffix, the workflow's directory() outputs). --touch also
-records the code, params and input sets that Snakemake's rerun triggers compare later. Used by the
+files; directories for outputs without a suffix, the workflow's directory() outputs). Touching with
+--forceall runs every job in DAG order, so each records the code, params and input sets that
+Snakemake's rerun triggers compare later (a job skipped as up to date would record nothing). Used by the
 rerun tests and benchmarks/dag.py.
 """
 
@@ -25,4 +26,4 @@ def mark_outputs_up_to_date(snakemake: Callable[..., str], workdir: Path) -> Non
             output.touch()
         else:
             output.mkdir(parents=True)
-    snakemake("--touch", "--cores", "1")
+    snakemake("--touch", "--forceall", "--cores", "1")  # every job, so each records its metadata

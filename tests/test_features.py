@@ -13,9 +13,9 @@ from fake_iemocap import write_tone
 
 from emocue.features import (
     FbankOptions,
+    extract_features,
     fbank,
     fbank_batch,
-    extract_features,
     knf_fbank,
     load_features,
     load_waveform,

@@ -12,146 +12,284 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-
 from emocue import report
 from emocue.config import load_config
 from emocue.config import test_sessions as folds_of
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+BENCHMARK_HEADER = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+)
 
 
-def make_results(root: Path, config: dict, utterances_per_session: int, seed: int = 0,
-                 transcript: str = "hello there",
-                 stages=("corpus", "align", "train", "sweep", "fusion", "attention", "benchmarks")) -> Path:  # fmt: skip
+def with_ci(name: str, values):
+    """``{name: values, name_ci_low: …, name_ci_high: …}`` with a ±0.04 interval."""
+    return {name: values, f"{name}_ci_low": values - 0.04, f"{name}_ci_high": values + 0.04}
+
+
+def make_results(
+    root: Path,
+    config: dict,
+    utterances_per_session: int,
+    seed: int = 0,
+    transcript: str = "hello there",
+    stages=("corpus", "align", "train", "sweep", "fusion", "attention", "benchmarks"),
+) -> Path:
     """A results tree following docs/outputs.md, filled with random but well-formed values."""
     rng = np.random.default_rng(seed)
     results = root / "results"
     classes = config["corpus"]["classes"]
     sessions = config["corpus"]["sessions"]
     for number, session in enumerate(sessions, start=1):
-        utt_ids = [f"Ses{number:02d}{'FM'[i % 2]}_impro01_{'FM'[i % 2]}{i:03d}" for i in range(utterances_per_session)]
+        utt_ids = [
+            f"Ses{number:02d}{'FM'[i % 2]}_impro01_{'FM'[i % 2]}{i:03d}"
+            for i in range(utterances_per_session)
+        ]
         labels = rng.choice(classes, size=len(utt_ids)).tolist()
         if "corpus" in stages:
             (results / "corpus").mkdir(parents=True, exist_ok=True)
-            pl.DataFrame({
-                "utt_id": utt_ids, "corpus": "demo", "session": session,
-                "speaker": [u[:6] for u in utt_ids], "gender": [u[5] for u in utt_ids],
-                "raw_label": labels, "label": labels, "transcript": transcript,
-                "audio_path": [f"/data/{u}.wav" for u in utt_ids],
-                "duration_s": rng.gamma(4.0, 1.1, size=len(utt_ids)), "sample_rate": 16000, "num_channels": 1,
-            }).write_parquet(results / "corpus" / f"{session}.parquet")  # fmt: skip
-            pl.DataFrame({
-                "utt_id": [f"{utt_ids[0]}_x{i}" for i in range(3)], "session": session, "stage": "corpus",
-                "reason": ["label 'fru' not in corpus.label_map", "missing audio file", "label 'fru' not in corpus.label_map"],
-                "path": "/data/x.wav",
-            }).write_parquet(results / "corpus" / f"{session}.dropped.parquet")  # fmt: skip
+            pl.DataFrame(
+                {
+                    "utt_id": utt_ids,
+                    "corpus": "demo",
+                    "session": session,
+                    "speaker": [u[:6] for u in utt_ids],
+                    "gender": [u[5] for u in utt_ids],
+                    "raw_label": labels,
+                    "label": labels,
+                    "transcript": transcript,
+                    "audio_path": [f"/data/{u}.wav" for u in utt_ids],
+                    "duration_s": rng.gamma(4.0, 1.1, size=len(utt_ids)),
+                    "sample_rate": 16000,
+                    "num_channels": 1,
+                }
+            ).write_parquet(results / "corpus" / f"{session}.parquet")
+            pl.DataFrame(
+                {
+                    "utt_id": [f"{utt_ids[0]}_x{i}" for i in range(3)],
+                    "session": session,
+                    "stage": "corpus",
+                    "reason": [
+                        "label 'fru' not in corpus.label_map",
+                        "missing audio file",
+                        "label 'fru' not in corpus.label_map",
+                    ],
+                    "path": "/data/x.wav",
+                }
+            ).write_parquet(results / "corpus" / f"{session}.dropped.parquet")
         if "align" in stages:
             (results / "align").mkdir(parents=True, exist_ok=True)
             aligned = rng.random(len(utt_ids)) > 0.02
-            pl.DataFrame({
-                "utt_id": utt_ids, "aligned": aligned,
-                "reason": [None if ok else "TextGrid missing" for ok in aligned],
-                "n_phones": rng.integers(10, 60, len(utt_ids)), "n_words": rng.integers(3, 15, len(utt_ids)),
-                "n_oov": rng.integers(0, 2, len(utt_ids)), "phones_per_s": rng.normal(11, 1, len(utt_ids)),
-                "end_mismatch_s": rng.normal(0, 0.02, len(utt_ids)),
-            }).write_parquet(results / "align" / f"{session}.qa.parquet")  # fmt: skip
+            pl.DataFrame(
+                {
+                    "utt_id": utt_ids,
+                    "aligned": aligned,
+                    "reason": [None if ok else "TextGrid missing" for ok in aligned],
+                    "n_phones": rng.integers(10, 60, len(utt_ids)),
+                    "n_words": rng.integers(3, 15, len(utt_ids)),
+                    "n_oov": rng.integers(0, 2, len(utt_ids)),
+                    "phones_per_s": rng.normal(11, 1, len(utt_ids)),
+                    "end_mismatch_s": rng.normal(0, 0.02, len(utt_ids)),
+                }
+            ).write_parquet(results / "align" / f"{session}.qa.parquet")
     if "train" in stages:
         for run in report.configured_runs(config):
             folder = results / run.folder
             folder.mkdir(parents=True, exist_ok=True)
             epochs = int(config["train"]["max_epochs"])
-            pl.DataFrame({
-                "epoch": np.arange(1, epochs + 1), "train_loss": np.linspace(1.4, 0.6, epochs),
-                "val_loss": np.linspace(1.4, 0.9, epochs), "val_wa": np.linspace(0.3, 0.6, epochs),
-                "val_ua": np.linspace(0.3, 0.58, epochs), "lr": np.full(epochs, 1e-4), "seconds": np.full(epochs, 3.0),
-            }).write_parquet(folder / "history.parquet")  # fmt: skip
-            confusion = rng.integers(0, 40, size=(len(classes), len(classes))) + np.eye(len(classes), dtype=int) * 60
+            pl.DataFrame(
+                {
+                    "epoch": np.arange(1, epochs + 1),
+                    "train_loss": np.linspace(1.4, 0.6, epochs),
+                    "val_loss": np.linspace(1.4, 0.9, epochs),
+                    "val_wa": np.linspace(0.3, 0.6, epochs),
+                    "val_ua": np.linspace(0.3, 0.58, epochs),
+                    "lr": np.full(epochs, 1e-4),
+                    "seconds": np.full(epochs, 3.0),
+                }
+            ).write_parquet(folder / "history.parquet")
+            confusion = (
+                rng.integers(0, 40, size=(len(classes), len(classes)))
+                + np.eye(len(classes), dtype=int) * 60
+            )
             wa = float(np.trace(confusion) / confusion.sum())
-            metric = lambda v: {"value": v, "ci_low": v - 0.04, "ci_high": v + 0.04}  # noqa: E731
-            (folder / "metrics.json").write_text(json.dumps({
-                "wa": metric(wa), "ua": metric(wa - 0.01), "macro_f1": metric(wa - 0.02),
-                "per_class_recall": dict(zip(classes, (np.diag(confusion) / confusion.sum(1)).tolist())),
-                "confusion": confusion.tolist(), "classes": classes, "n_test": int(confusion.sum()),
-                "n_left_out": {"train": 0, "val": 0, "test": int(run.context or 0) // 10},
-            }))  # fmt: skip
+            (folder / "metrics.json").write_text(
+                json.dumps(
+                    {
+                        **with_ci("wa", wa),
+                        **with_ci("ua", wa - 0.01),
+                        **with_ci("macro_f1", wa - 0.02),
+                        "per_class_recall": dict(
+                            zip(
+                                classes,
+                                (np.diag(confusion) / confusion.sum(1)).tolist(),
+                                strict=True,
+                            )
+                        ),
+                        "confusion": confusion.tolist(),
+                        "classes": classes,
+                        "n_test": int(confusion.sum()),
+                        "n_left_out": {"train": 0, "val": 0, "test": int(run.context or 0) // 10},
+                    }
+                )
+            )
     contexts = [int(c) for c in config["csa"]["contexts"]]
     runs = [(fold, int(seed)) for fold in folds_of(config) for seed in config["train"]["seeds"]]
-    ci = lambda name, values: {name: values, f"{name}_ci_low": values - 0.04, f"{name}_ci_high": values + 0.04}  # noqa: E731
     if "sweep" in stages:
         (results / "sweep").mkdir(parents=True, exist_ok=True)
         rows = [(c, fold, seed) for c in contexts for fold, seed in runs]
         n = len(rows)
-        pl.DataFrame({
-            "context": [r[0] for r in rows], "fold": [r[1] for r in rows], "seed": [r[2] for r in rows],
-            "n_test_kept": rng.integers(200, 240, n), "n_test_left_out": rng.integers(0, 20, n),
-            **ci("wa", rng.uniform(0.4, 0.6, n)), **ci("ua", rng.uniform(0.4, 0.6, n)), **ci("macro_f1", rng.uniform(0.4, 0.6, n)),
-            "val_wa": rng.uniform(0.4, 0.6, n), "val_ua": rng.uniform(0.4, 0.6, n),
-        }).write_parquet(results / "sweep" / "sweep.parquet")  # fmt: skip
+        pl.DataFrame(
+            {
+                "context": [r[0] for r in rows],
+                "fold": [r[1] for r in rows],
+                "seed": [r[2] for r in rows],
+                "n_test_kept": rng.integers(200, 240, n),
+                "n_test_left_out": rng.integers(0, 20, n),
+                **with_ci("wa", rng.uniform(0.4, 0.6, n)),
+                **with_ci("ua", rng.uniform(0.4, 0.6, n)),
+                **with_ci("macro_f1", rng.uniform(0.4, 0.6, n)),
+                "val_wa": rng.uniform(0.4, 0.6, n),
+                "val_ua": rng.uniform(0.4, 0.6, n),
+            }
+        ).write_parquet(results / "sweep" / "sweep.parquet")
     if "fusion" in stages:
         (results / "fusion").mkdir(parents=True, exist_ok=True)
         grid = np.round(np.arange(0, 2.0001, 0.05), 2)
         curve = [(fold, seed, c, w) for fold, seed in runs for c in contexts for w in grid]
-        pl.DataFrame({
-            "fold": [r[0] for r in curve], "seed": [r[1] for r in curve], "context": [r[2] for r in curve],
-            "weight": [r[3] for r in curve], "val_wa": 0.55 - 0.05 * (np.array([r[3] for r in curve]) - 0.6) ** 2,
-            "val_ua": 0.53 - 0.05 * (np.array([r[3] for r in curve]) - 0.7) ** 2,
-        }).write_parquet(results / "fusion" / "weight_curve.parquet")  # fmt: skip
-        pl.DataFrame({
-            "fold": [f for f, _ in runs], "seed": [s for _, s in runs], "context": contexts[0],
-            "context_source": "validation", "weight": 0.6, "paper_weight": 0.4, "select_metric": "ua",
-            "n_test": 240, "n_test_fallback": 7,
-        }).write_parquet(results / "fusion" / "selection.parquet")  # fmt: skip
-        pairs = [("BLSTMATT", f"CSA-C{contexts[0]}"), ("SYSComb", "BLSTMATT"), ("SYSComb", f"CSA-C{contexts[0]}")]
+        pl.DataFrame(
+            {
+                "fold": [r[0] for r in curve],
+                "seed": [r[1] for r in curve],
+                "context": [r[2] for r in curve],
+                "weight": [r[3] for r in curve],
+                "val_wa": 0.55 - 0.05 * (np.array([r[3] for r in curve]) - 0.6) ** 2,
+                "val_ua": 0.53 - 0.05 * (np.array([r[3] for r in curve]) - 0.7) ** 2,
+            }
+        ).write_parquet(results / "fusion" / "weight_curve.parquet")
+        pl.DataFrame(
+            {
+                "fold": [f for f, _ in runs],
+                "seed": [s for _, s in runs],
+                "context": contexts[0],
+                "context_source": "validation",
+                "weight": 0.6,
+                "paper_weight": 0.4,
+                "select_metric": "ua",
+                "n_test": 240,
+                "n_test_fallback": 7,
+            }
+        ).write_parquet(results / "fusion" / "selection.parquet")
+        pairs = [
+            ("BLSTMATT", f"CSA-C{contexts[0]}"),
+            ("SYSComb", "BLSTMATT"),
+            ("SYSComb", f"CSA-C{contexts[0]}"),
+        ]
         sig = [(fold, seed, a, b) for fold, seed in runs for a, b in pairs]
         m = len(sig)
-        pl.DataFrame({
-            "fold": [r[0] for r in sig], "seed": [r[1] for r in sig], "system_a": [r[2] for r in sig],
-            "system_b": [r[3] for r in sig], "utterances": "all_test", "n": 240,
-            **ci("wa_diff", rng.normal(0.01, 0.02, m)), **ci("ua_diff", rng.normal(0.01, 0.02, m)),
-            "mcnemar_pvalue": rng.uniform(0, 1, m),
-        }).write_parquet(results / "fusion" / "significance.parquet")  # fmt: skip
+        pl.DataFrame(
+            {
+                "fold": [r[0] for r in sig],
+                "seed": [r[1] for r in sig],
+                "system_a": [r[2] for r in sig],
+                "system_b": [r[3] for r in sig],
+                "utterances": "all_test",
+                "n": 240,
+                **with_ci("wa_diff", rng.normal(0.01, 0.02, m)),
+                **with_ci("ua_diff", rng.normal(0.01, 0.02, m)),
+                "mcnemar_pvalue": rng.uniform(0, 1, m),
+            }
+        ).write_parquet(results / "fusion" / "significance.parquet")
         systems = ["BLSTMATT", *[f"CSA-C{c}" for c in contexts], "SYSComb", "SYSComb-w0.4"]
         k = len(systems)
-        pl.DataFrame({
-            "system": systems, "context": [None, *contexts, None, None], "weight": [None] * (k - 2) + [0.6, 0.4],
-            "n_runs": len(runs), "n_test_mean": 240.0, **ci("wa", rng.uniform(0.4, 0.6, k)),
-            **ci("ua", rng.uniform(0.4, 0.6, k)), **ci("macro_f1", rng.uniform(0.4, 0.6, k)),
-            "ci_kind": "bootstrap over test utterances", "paper_wa": None, "paper_ua": None, "paper_note": "n/a",
-        }, schema_overrides={"context": pl.Int32, "weight": pl.Float64, "paper_wa": pl.Float64, "paper_ua": pl.Float64}
-        ).write_parquet(results / "fusion" / "table1.parquet")  # fmt: skip
+        pl.DataFrame(
+            {
+                "system": systems,
+                "context": [None, *contexts, None, None],
+                "weight": [None] * (k - 2) + [0.6, 0.4],
+                "n_runs": len(runs),
+                "n_test_mean": 240.0,
+                **with_ci("wa", rng.uniform(0.4, 0.6, k)),
+                **with_ci("ua", rng.uniform(0.4, 0.6, k)),
+                **with_ci("macro_f1", rng.uniform(0.4, 0.6, k)),
+                "ci_kind": "bootstrap over test utterances",
+                "paper_wa": None,
+                "paper_ua": None,
+                "paper_note": "n/a",
+            },
+            schema_overrides={
+                "context": pl.Int32,
+                "weight": pl.Float64,
+                "paper_wa": pl.Float64,
+                "paper_ua": pl.Float64,
+            },
+        ).write_parquet(results / "fusion" / "table1.parquet")
     if "attention" in stages:
         folder = results / "attention" / "seed1"
         folder.mkdir(parents=True, exist_ok=True)
         groups = [("all", "all"), *[("emotion", c) for c in classes]]
-        tests = [(t, "raw", gt, g) for t in ("vowel_vs_consonant", "circular_shift", "mass_vs_time_share") for gt, g in groups]
+        tests = [
+            (t, "raw", gt, g)
+            for t in ("vowel_vs_consonant", "circular_shift", "mass_vs_time_share")
+            for gt, g in groups
+        ]
         t = len(tests)
-        pl.DataFrame({
-            "test": [r[0] for r in tests], "variant": "raw", "group_type": [r[2] for r in tests], "group": [r[3] for r in tests],
-            "alternative": "two-sided", "name": "wilcoxon", "statistic": rng.uniform(0, 100, t), "pvalue": rng.uniform(0, 0.1, t),
-            "effect_size": rng.uniform(-0.5, 0.5, t), "effect_size_name": "rank_biserial", "ci_low": -0.6, "ci_high": 0.6,
-            "n": 200, "q_value": rng.uniform(0, 0.2, t), "significant": rng.random(t) < 0.5,
-        }).write_parquet(folder / "tests.parquet")  # fmt: skip
+        pl.DataFrame(
+            {
+                "test": [r[0] for r in tests],
+                "variant": "raw",
+                "group_type": [r[2] for r in tests],
+                "group": [r[3] for r in tests],
+                "alternative": "two-sided",
+                "name": "wilcoxon",
+                "statistic": rng.uniform(0, 100, t),
+                "pvalue": rng.uniform(0, 0.1, t),
+                "effect_size": rng.uniform(-0.5, 0.5, t),
+                "effect_size_name": "rank_biserial",
+                "ci_low": -0.6,
+                "ci_high": 0.6,
+                "n": 200,
+                "q_value": rng.uniform(0, 0.2, t),
+                "significant": rng.random(t) < 0.5,
+            }
+        ).write_parquet(folder / "tests.parquet")
         phones = ["AA", "AE", "AH", "IY", "UW", "B", "D", "K", "S", "T", "N", "M"]
-        pl.DataFrame({
-            "phone": phones, "phone_class": ["vowel"] * 5 + ["consonant"] * 7, "n_tokens": rng.integers(10, 900, 12),
-            "mean_attention": rng.uniform(0.7, 1.3, 12), "pvalue": rng.uniform(0, 0.2, 12),
-            "q_value": rng.uniform(0, 0.2, 12), "significant": rng.random(12) < 0.5,
-        }).sort("mean_attention", descending=True).write_parquet(folder / "phone_ranking.parquet")  # fmt: skip
+        pl.DataFrame(
+            {
+                "phone": phones,
+                "phone_class": ["vowel"] * 5 + ["consonant"] * 7,
+                "n_tokens": rng.integers(10, 900, 12),
+                "mean_attention": rng.uniform(0.7, 1.3, 12),
+                "pvalue": rng.uniform(0, 0.2, 12),
+                "q_value": rng.uniform(0, 0.2, 12),
+                "significant": rng.random(12) < 0.5,
+            }
+        ).sort("mean_attention", descending=True).write_parquet(folder / "phone_ranking.parquet")
         words = ["know", "what", "<b>you</b>", "fine"]
-        pl.DataFrame({
-            "word": [w for w in words for _ in classes], "emotion": classes * len(words),
-            "n_tokens": rng.integers(1, 30, len(words) * len(classes)), "mean_attention": rng.uniform(0.7, 1.3, len(words) * len(classes)),
-        }).write_parquet(folder / "word_importance.parquet")  # fmt: skip
-        pl.DataFrame({"utt_id": ["Ses05F_x"], "fold": "Session5", "reason": "no phone alignment", "stage": "attention"}).write_parquet(
-            folder / "left_out.parquet")  # fmt: skip
+        pl.DataFrame(
+            {
+                "word": [w for w in words for _ in classes],
+                "emotion": classes * len(words),
+                "n_tokens": rng.integers(1, 30, len(words) * len(classes)),
+                "mean_attention": rng.uniform(0.7, 1.3, len(words) * len(classes)),
+            }
+        ).write_parquet(folder / "word_importance.parquet")
+        pl.DataFrame(
+            {
+                "utt_id": ["Ses05F_x"],
+                "fold": "Session5",
+                "reason": "no phone alignment",
+                "stage": "attention",
+            }
+        ).write_parquet(folder / "left_out.parquet")
         write_attention_charts(folder, rng)
     if "benchmarks" in stages:
         for rule in ("corpus_session", "extract_features", "train_blstmatt"):
             (results / "benchmarks" / rule).mkdir(parents=True, exist_ok=True)
             for session in sessions:
                 (results / "benchmarks" / rule / f"{session}.tsv").write_text(
-                    BENCHMARK_HEADER + f"{rng.uniform(1, 50):.4f}\t0:00:12\t512.3\t900.1\t400\t420\t1.0\t2.0\t80.0\t10.0\n"
+                    BENCHMARK_HEADER
+                    + f"{rng.uniform(1, 50):.4f}\t0:00:12\t512.3\t900.1\t400\t420\t1.0\t2.0\t80.0\t10.0\n"
                 )
     return results
 
@@ -163,15 +301,29 @@ def write_attention_charts(folder: Path, rng: np.random.Generator) -> None:
 
     (folder / "charts" / "utterances").mkdir(parents=True, exist_ok=True)
     frame = pl.DataFrame({"x": np.arange(50), "y": rng.random(50)})
-    spec = alt.Chart(frame).mark_line().encode(x="x:Q", y="y:Q").properties(width=400, height=150).to_dict()
+    spec = (
+        alt.Chart(frame)
+        .mark_line()
+        .encode(x="x:Q", y="y:Q")
+        .properties(width=400, height=150)
+        .to_dict()
+    )
     for index, name in enumerate(("vowel_consonant", "phone_ranking", "position", "word_emotion")):
         (folder / "charts" / f"{name}.vl.json").write_text(json.dumps(spec))
         if index < 2:
-            (folder / "charts" / f"{name}.svg").write_text(vl_convert.vegalite_to_svg(spec, vl_version=report.VEGA_LITE_VERSION))
-    picks = pl.DataFrame({"utt_id": ["Ses05F_impro01_F000", "Ses05M_impro01_M003", "Ses05F_impro01_F000"],
-                          "reason": ["most_confident", "shared_word", "shared_word"],
-                          "group": ["emotion:angry", "word:know", "word:know"], "available": True,
-                          "emotion": ["angry", "sad", "angry"], "pred": ["angry", "sad", "angry"]})  # fmt: skip
+            (folder / "charts" / f"{name}.svg").write_text(
+                vl_convert.vegalite_to_svg(spec, vl_version=report.VEGA_LITE_VERSION)
+            )
+    picks = pl.DataFrame(
+        {
+            "utt_id": ["Ses05F_impro01_F000", "Ses05M_impro01_M003", "Ses05F_impro01_F000"],
+            "reason": ["most_confident", "shared_word", "shared_word"],
+            "group": ["emotion:angry", "word:know", "word:know"],
+            "available": True,
+            "emotion": ["angry", "sad", "angry"],
+            "pred": ["angry", "sad", "angry"],
+        }
+    )
     picks.write_parquet(folder / "charts" / "utterance_charts.parquet")
     for utt_id in picks["utt_id"].unique():
         (folder / "charts" / "utterances" / f"{utt_id}.vl.json").write_text(json.dumps(spec))
@@ -194,7 +346,11 @@ def test_full_synthetic_report_has_every_available_section(tmp_path, config):
     html = (results / "report.html").read_text()
     for section_id in ("summary", "data", "models", "sweep", "fusion", "attention", "provenance"):
         assert f'<section id="{section_id}">' in html
-    assert html.count("<table class=\"data\"") == built.n_tables == int(re.search(r'data-tables="(\d+)"', html)[1])
+    assert (
+        html.count('<table class="data"')
+        == built.n_tables
+        == int(re.search(r'data-tables="(\d+)"', html)[1])
+    )
     assert html.count('<figure class="chart"') == built.n_charts >= 4
     # the JS bundle is inlined exactly once and nothing points to the network
     assert html.count('<script type="module">') == 1
@@ -209,30 +365,41 @@ def test_full_synthetic_report_has_every_available_section(tmp_path, config):
 
 def test_transcripts_and_ids_are_escaped(tmp_path, config):
     evil = "<script>alert('x')</script>"
-    results = make_results(tmp_path, config, utterances_per_session=6, transcript=evil, stages=("corpus",))
-    dropped = pl.read_parquet(results / "corpus" / "Session1.dropped.parquet")
-    dropped.with_columns(utt_id=pl.lit(evil), reason=pl.lit(f"unreadable audio: {evil}")).write_parquet(
-        results / "corpus" / "Session1.dropped.parquet"
+    results = make_results(
+        tmp_path, config, utterances_per_session=6, transcript=evil, stages=("corpus",)
     )
+    dropped = pl.read_parquet(results / "corpus" / "Session1.dropped.parquet")
+    dropped.with_columns(
+        utt_id=pl.lit(evil), reason=pl.lit(f"unreadable audio: {evil}")
+    ).write_parquet(results / "corpus" / "Session1.dropped.parquet")
     html = report.build_report(results, config).html
     assert evil not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     # chart text is data too: the static SVG escapes it, and so does the embedded JSON spec
     import altair as alt
 
-    chart = report.chart_block(alt.Chart(pl.DataFrame({"word": [evil], "n": [1]})).mark_bar().encode(x="word:N", y="n:Q"), evil)
+    chart = report.chart_block(
+        alt.Chart(pl.DataFrame({"word": [evil], "n": [1]})).mark_bar().encode(x="word:N", y="n:Q"),
+        evil,
+    )
     page = report.render_html([report.Section("s", "S", [chart])], "t", "now")
     assert evil not in page and "&lt;script&gt;alert(" in page and "\\u003cscript\\u003e" in page
     # exactly one executable script element: the inlined bundle (specs are inert JSON)
     scripts = re.findall(r"<script\b([^>]*)>", html)
-    assert [attrs for attrs in scripts if 'type="application/json"' not in attrs] == [' type="module"']
+    assert [attrs for attrs in scripts if 'type="application/json"' not in attrs] == [
+        ' type="module"'
+    ]
 
 
 def test_missing_inputs_render_not_available(tmp_path, config):
     results = make_results(tmp_path, config, utterances_per_session=6, stages=("corpus", "train"))
     built = report.build_report(results, config)
-    assert "The combined Table 1" in built.html and "CSA C=30" in built.html  # falls back to metrics.json
-    reasons = {b.what: b.reason for s in built.sections for b in s.blocks if b.kind == "unavailable"}
+    assert (
+        "The combined Table 1" in built.html and "CSA C=30" in built.html
+    )  # falls back to metrics.json
+    reasons = {
+        b.what: b.reason for s in built.sections for b in s.blocks if b.kind == "unavailable"
+    }
     assert "results/align/Session1.qa.parquet does not exist" in reasons["Alignment quality"]
     assert "snakemake align" in reasons["Alignment quality"]
     assert "snakemake fusion" in reasons["Weight selection on validation"]
@@ -257,8 +424,13 @@ def test_what_changed_since_last_report(tmp_path, config):
     first = report.write_report(results, config, output)
     assert "first report" in output.read_text()
     sidecar = json.loads(report.sidecar_path(output).read_text())
-    assert sidecar["inputs"] == first.checksums and "results/corpus/Session3.parquet" in sidecar["inputs"]
-    pl.read_parquet(results / "corpus" / "Session3.parquet").head(3).write_parquet(results / "corpus" / "Session3.parquet")
+    assert (
+        sidecar["inputs"] == first.checksums
+        and "results/corpus/Session3.parquet" in sidecar["inputs"]
+    )
+    pl.read_parquet(results / "corpus" / "Session3.parquet").head(3).write_parquet(
+        results / "corpus" / "Session3.parquet"
+    )
     (results / "align" / "Session4.qa.parquet").unlink()
     text = _text(report.write_report(results, config, output).html)
     assert "1 input(s) changed: results/corpus/Session3.parquet" in text
@@ -269,8 +441,11 @@ def test_what_changed_since_last_report(tmp_path, config):
 
 def test_iemocap_scale_report_stays_under_size_budget(tmp_path, config):
     """5531 utterances, 11 contexts x 3 seeds of training runs: the page must stay <= 10 MB."""
-    big = {**config, "csa": {**config["csa"], "contexts": list(range(20, 121, 10))},
-           "train": {**config["train"], "seeds": [1, 2, 3], "max_epochs": 60}}  # fmt: skip
+    big = {
+        **config,
+        "csa": {**config["csa"], "contexts": list(range(20, 121, 10))},
+        "train": {**config["train"], "seeds": [1, 2, 3], "max_epochs": 60},
+    }
     results = make_results(tmp_path, big, utterances_per_session=1107)
     built = report.write_report(results, big, results / "report.html")
     size = (results / "report.html").stat().st_size

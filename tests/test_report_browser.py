@@ -20,11 +20,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from emocue import report
 from emocue.config import load_config
 
-websocket = pytest.importorskip("websocket", reason="websocket-client is in envs/requirements-dev.txt")
+websocket = pytest.importorskip(
+    "websocket", reason="websocket-client is in envs/requirements-dev.txt"
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,9 +33,16 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (`bash envs/setup.sh --test` installs it)"
 )
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--remote-debugging-port=0", "--remote-allow-origins=*",
-)  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+)
 PAGE_STATE = """(() => {
   const figures = [...document.querySelectorAll("figure.chart")];
   return {
@@ -88,24 +96,40 @@ class DevToolsPage:
 def open_in_chromium(html_path: Path, screenshot: Path) -> tuple[dict, list[dict]]:
     """Load the page, wait for every chart, take a full-page screenshot; return (state, events)."""
     with tempfile.TemporaryDirectory(prefix="emocue-chromium-") as profile:
-        stderr = open(Path(profile) / "stderr.txt", "w+")  # a file, so a chatty browser never blocks
+        stderr = open(
+            Path(profile) / "stderr.txt", "w+"
+        )  # a file, so a chatty browser never blocks
         browser = subprocess.Popen(
             [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}/data", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
         try:
             port = _devtools_port(browser, Path(profile) / "data", stderr)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as response:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/json/list", timeout=30
+            ) as response:
                 target = next(t for t in json.load(response) if t["type"] == "page")
             page = DevToolsPage(target["webSocketDebuggerUrl"])
             for domain in ("Page", "Runtime", "Log", "Network"):
                 page.send(f"{domain}.enable")
-            page.send("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
+            page.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=1400,
+                height=900,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             page.send("Page.navigate", url=html_path.resolve().as_uri())
             page.wait_for("Page.loadEventFired")
             state = _wait_for_charts(page)
-            page.send("Emulation.setDeviceMetricsOverride", width=1400, height=min(state["height"], 16000),
-                      deviceScaleFactor=1, mobile=False)  # fmt: skip
+            page.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=1400,
+                height=min(state["height"], 16000),
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             shot = page.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
@@ -144,7 +168,9 @@ def problems(events: list[dict]) -> tuple[list[str], list[str]]:
     for event in events:
         method, params = event.get("method"), event.get("params", {})
         if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-            errors.append(" ".join(str(arg.get("value", arg.get("description"))) for arg in params["args"]))
+            errors.append(
+                " ".join(str(arg.get("value", arg.get("description"))) for arg in params["args"])
+            )
         elif method == "Runtime.exceptionThrown":
             errors.append(json.dumps(params["exceptionDetails"])[:500])
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
@@ -156,7 +182,9 @@ def problems(events: list[dict]) -> tuple[list[str], list[str]]:
     return errors, requests
 
 
-def check_page(html_path: Path, screenshot: Path, expected_tables: int, expected_charts: int) -> dict:
+def check_page(
+    html_path: Path, screenshot: Path, expected_tables: int, expected_charts: int
+) -> dict:
     state, events = open_in_chromium(html_path, screenshot)
     errors, requests = problems(events)
     assert errors == [], f"console errors: {errors}"
@@ -164,7 +192,15 @@ def check_page(html_path: Path, screenshot: Path, expected_tables: int, expected
     assert state["charts"] == expected_charts and state["drawn"] == state["charts"], state
     assert state["fallbacks_left"] == 0, state  # every live chart replaced its static SVG
     assert state["tables"] == expected_tables == state["expected_tables"], state
-    assert state["sections"] == ["summary", "data", "models", "sweep", "fusion", "attention", "provenance"]
+    assert state["sections"] == [
+        "summary",
+        "data",
+        "models",
+        "sweep",
+        "fusion",
+        "attention",
+        "provenance",
+    ]
     assert screenshot.stat().st_size > 10_000
     return state
 
@@ -173,9 +209,13 @@ def test_synthetic_report_in_chromium(tmp_path):
     from test_report import make_results
 
     config = load_config(REPO / "config.yaml")
-    results = make_results(tmp_path, config, utterances_per_session=40, transcript="<script>alert(1)</script>")
+    results = make_results(
+        tmp_path, config, utterances_per_session=40, transcript="<script>alert(1)</script>"
+    )
     built = report.write_report(results, config, results / "report.html")
-    check_page(results / "report.html", results / "report-screenshot.png", built.n_tables, built.n_charts)
+    check_page(
+        results / "report.html", results / "report-screenshot.png", built.n_tables, built.n_charts
+    )
 
 
 @pytest.mark.timeout(1800)
@@ -187,4 +227,6 @@ def test_tiny_run_report_in_chromium(tiny_run):
     expected_tables = int(re.search(r'data-tables="(\d+)"', text)[1])
     expected_charts = int(re.search(r'data-charts="(\d+)"', text)[1])
     assert expected_charts >= 4
-    check_page(html, tiny_run / "results" / "report-screenshot.png", expected_tables, expected_charts)
+    check_page(
+        html, tiny_run / "results" / "report-screenshot.png", expected_tables, expected_charts
+    )

@@ -3,7 +3,9 @@
 The cluster (Debian Slurm 22.05, munge, a stand-in GPU) is started once for this module and always
 stopped at the end. Snakemake runs from the repository root with the real profile `slurm/` plus the
 test overlay `tests/slurm/profile/` (squeue status polling: the test cluster has no accounting
-database). Takes about 3-4 minutes on 2 cores; skipped only where the Slurm binaries are missing.
+database). Skipped only where the Slurm binaries are missing (or not run as root).
+Took 7 min in all on the 2-core dev machine while other suites ran (load average ~8), most of it the
+tiny config through Slurm; the local run it is compared with is the shared `tiny_run` fixture.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import polars as pl
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG
+from conftest import REPO, SNAKEMAKE, TINY_CONFIG
 
 SLURM_TEST_DIR = REPO / "tests" / "slurm"
 CLUSTER_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
@@ -96,7 +98,8 @@ def slurm_cluster():
 
 
 def submitted_jobs(snakemake_log: str) -> dict[str, str]:
-    """Snakemake job id -> Slurm job id, from the executor's 'has been submitted' lines."""
+    """Snakemake job id -> Slurm job id, from the executor's 'has been submitted' lines (the last
+    submission of a job: a failed job retried by the profile's `retries` is submitted again)."""
     return dict(SUBMITTED.findall(snakemake_log))
 
 
@@ -222,7 +225,8 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(slurm_tiny_run, slur
     configfile = slurm_config(workdir, max_epochs=epochs, early_stopping_patience=epochs)
     run_dir = workdir / "results" / "train" / "blstmatt" / "Session5" / "seed1"
     target = str(run_dir.relative_to(workdir) / "metrics.json")
-    cmd = [*SNAKEMAKE, *PROFILES, "-d", str(workdir), "--configfile", str(configfile), target]
+    # The target goes first: --configfile takes every following word as a config file.
+    cmd = [*SNAKEMAKE, *PROFILES, "-d", str(workdir), target, "--configfile", str(configfile)]
 
     # First run: forced (the tiny run already trained this model) and without retries, so the
     # cancelled job ends the run the way a user's interrupted session would.
@@ -232,7 +236,9 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(slurm_tiny_run, slur
     try:
         deadline = time.monotonic() + 240
         while not (run_dir / "checkpoint.pt").exists():
-            assert first.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
+            if first.poll() is not None or time.monotonic() > deadline:
+                first.kill()
+                raise AssertionError(f"no checkpoint was written:\n{first.communicate()[1][-6000:]}")
             time.sleep(0.5)
         job_ids = slurm_cluster.command("squeue", "-h", "-t", "RUNNING", "-o", "%i").split()
         assert len(job_ids) == 1, job_ids
@@ -246,7 +252,7 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(slurm_tiny_run, slur
     assert slurm_cluster.job(job_ids[0])["JobState"] == "CANCELLED"
     assert not (run_dir / "metrics.json").exists()
 
-    second = slurm_cluster.snakemake(workdir, "--configfile", str(configfile), target)
+    second = slurm_cluster.snakemake(workdir, target, "--configfile", str(configfile))
     train_log = (workdir / "results" / "logs" / "train_blstmatt" / "Session5" / "seed1.log").read_text()
     resumed = re.search(r"resuming from \S+ after epoch (\d+)", train_log)
     assert resumed, train_log[-3000:]

@@ -90,8 +90,8 @@ def test_second_run_has_nothing_to_do(tiny_features):
 def test_changing_one_wav_reruns_only_its_session(tiny_features, tmp_path):
     """corpus.type iemocap (the generated tree, copied, read as IEMOCAP): input = the session's files.
 
-    Snakemake 9 also compares checksums of small inputs, so a mere `touch` re-runs nothing; a
-    changed file re-runs its session only.
+    Snakemake 9 also compares checksums of inputs under 1 MB, so a mere `touch` of a small wav
+    re-runs nothing; a changed file re-runs its session only.
     """
     root = tmp_path / "IEMOCAP"
     for session in ("Session1", "Session2"):

@@ -44,6 +44,12 @@ if [[ -e /etc/slurm/slurm.conf ]]; then
   exit 1
 fi
 
+# Commands inside jobs find the configuration through /run/slurm/conf: one test cluster at a time.
+if [[ -e /run/slurm/conf ]]; then
+  log "/run/slurm/conf exists ($(readlink /run/slurm/conf)): another cluster runs here; stop it first"
+  exit 1
+fi
+
 state_dir=$(mkdir -p "$1" && cd "$1" && pwd)
 mkdir -p "$state_dir"/{state,spool,run,log}
 node_name=${SLURM_NODE_NAME:-emocue-node}

@@ -4,7 +4,7 @@ Two backends give one TextGrid (tiers ``words`` and ``phones``) per utterance:
 
 * ``textgrid`` reads existing TextGrids (the demo synthesizer's exact timings, or alignments made
   earlier) from ``align.textgrid_dir``;
-* ``mfa`` runs the Montreal Forced Aligner 3.x command line (:mod:`emocue.mfa`).
+* ``mfa`` runs the Montreal Forced Aligner 3.x command line (section "the mfa backend" below).
 
 Either way the TextGrids are read with praatio and turned into the tables of ``docs/outputs.md``:
 intervals (phone and word tiers, feature frames by :func:`interval_frames`, phone classes from

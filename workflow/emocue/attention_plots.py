@@ -83,7 +83,7 @@ def utterance_chart(weights: np.ndarray, phones: pl.DataFrame, words: pl.DataFra
         "time_s": np.arange(weights.size) * FRAME_SHIFT_S + FRAME_CENTRE_S,
         "attention": weights * weights.size,
     })
-    time_scale = alt.Scale(domain=[0, float(curve["time_s"].max()) + FRAME_CENTRE_S])
+    time_scale = alt.Scale(domain=[0, float(curve["time_s"].max()) + FRAME_CENTRE_S], nice=False)
     x = alt.X("time_s:Q", title="time (s)", scale=time_scale)
     phone_rows = phones.select("phone", "phone_class", "start_s", "end_s").with_columns(
         ((pl.col("start_s") + pl.col("end_s")) / 2).alias("mid_s"))

@@ -220,7 +220,7 @@ def select_fusion(validation: dict[int, PairedPosteriors], settings: FusionSetti
 def _resampled_score(labels: np.ndarray, preds: np.ndarray, n_classes: int, indices: np.ndarray,
                      metric: str) -> np.ndarray:
     """WA or UA on each resample: ``indices`` (R, n) -> (R,)."""
-    confusions = metrics._batched_confusions(labels, preds, n_classes, indices)  # (R, K, K)
+    confusions = metrics.batched_confusions(labels, preds, n_classes, indices)  # (R, K, K)
     return metrics.SUMMARY_METRICS[metric](confusions)
 
 

@@ -74,7 +74,6 @@ def macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
     return np.where(present, f1, 0.0).sum(-1) / np.maximum(present.sum(-1), 1)
 
 
-_batched_confusions = batched_confusions  # old private name, still used by emocue.fusion
 
 SUMMARY_METRICS = {"wa": wa_from_confusion, "ua": ua_from_confusion, "macro_f1": macro_f1_from_confusion}
 

@@ -47,11 +47,25 @@ TEMPLATE_NAME = "report.html.j2"
 SIDECAR_SUFFIX = ".inputs.json"
 VEGA_LITE_VERSION = "6.4"  # must match altair's schema (alt.SCHEMA_VERSION) and the inlined bundle
 TABLE1 = "fusion/table1.parquet"  # the fusion stage's Table 1 (all systems + the paper's values)
-MAX_LISTED_ROWS = 100  # long listings (dropped utterances) show this many rows and say how many more
+MAX_LISTED_ROWS = (
+    100  # long listings (dropped utterances) show this many rows and say how many more
+)
 PACKAGES = (
-    "numpy", "scipy", "polars", "pyarrow", "torch", "torchaudio", "altair", "vl-convert-python",
-    "jinja2", "praatio", "soundfile", "espeakng-loader", "pyyaml", "snakemake",
-)  # fmt: skip
+    "numpy",
+    "scipy",
+    "polars",
+    "pyarrow",
+    "torch",
+    "torchaudio",
+    "altair",
+    "vl-convert-python",
+    "jinja2",
+    "praatio",
+    "soundfile",
+    "espeakng-loader",
+    "pyyaml",
+    "snakemake",
+)
 UA_WA_NOTE = (
     "WA (weighted accuracy) is the overall accuracy over test utterances; UA (unweighted accuracy) "
     "is the mean of the per-class recalls. These are the usual definitions; the paper's Eq. 6 names "
@@ -196,12 +210,16 @@ class Inputs:
         """Relative paths (sorted) under the results folder matching ``pattern``."""
         return sorted(str(path.relative_to(self.results)) for path in self.results.glob(pattern))
 
-    def tables(self, relatives: Iterable[str], target: str, columns: Iterable[str] = ()) -> pl.DataFrame:
+    def tables(
+        self, relatives: Iterable[str], target: str, columns: Iterable[str] = ()
+    ) -> pl.DataFrame:
         """The concatenation of every existing table; MissingInput only if none exists."""
         relatives, columns = list(relatives), list(columns)
         frames = [self.table(rel, target, columns) for rel in relatives if self.path(rel).is_file()]
         if not frames:
-            raise MissingInput(self.display(self.path(relatives[0])) if relatives else "results/", target)
+            raise MissingInput(
+                self.display(self.path(relatives[0])) if relatives else "results/", target
+            )
         return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -216,7 +234,7 @@ def fmt_number(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e6:
             return f"{int(value):,}"
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e6):
             return f"{value:.{max(digits - 1, 1)}e}"
         return f"{value:.{digits}f}"
     if isinstance(value, (list, tuple)):
@@ -250,13 +268,17 @@ def table_from_frame(
     formats = formats or {}
     shown = frame if max_rows is None else frame.head(max_rows)
     rows = tuple(
-        tuple(formats.get(name, lambda v: fmt_number(v, digits))(value) for name, value in row.items())
+        tuple(
+            formats.get(name, lambda v: fmt_number(v, digits))(value) for name, value in row.items()
+        )
         for row in shown.iter_rows(named=True)
     )
     if max_rows is not None and frame.height > max_rows:
         extra = f"Showing {max_rows} of {frame.height:,} rows."
         note = f"{note} {extra}" if note else extra
-    numeric = tuple(dtype.is_numeric() and name not in formats for name, dtype in frame.schema.items())
+    numeric = tuple(
+        dtype.is_numeric() and name not in formats for name, dtype in frame.schema.items()
+    )
     return Table(
         caption=caption,
         columns=tuple(frame.columns),
@@ -304,8 +326,14 @@ def guarded(what: str, build: Callable[[], list]) -> list:
 Builder = Callable[["Inputs", dict], list]
 
 
-def assemble(section_id: str, title: str, parts: list[tuple[str, Builder]], inputs: Inputs, config: dict,
-             intro: str | None = None) -> Section:  # fmt: skip
+def assemble(
+    section_id: str,
+    title: str,
+    parts: list[tuple[str, Builder]],
+    inputs: Inputs,
+    config: dict,
+    intro: str | None = None,
+) -> Section:
     """A section from its parts; each part that lacks an input becomes an Unavailable block."""
     section = Section(section_id, title, [Paragraph(intro)] if intro else [])
     for what, build in parts:
@@ -365,15 +393,23 @@ def metrics_frame(found: list[tuple[Run, dict]]) -> pl.DataFrame:
     """One row per run: system, fold, seed, wa/ua/macro_f1 with CIs, n_test, left out."""
     rows = []
     for run, metrics in found:
-        row = {"system": run.system, "model": run.model, "context": run.context, "fold": run.fold,
-               "seed": run.seed, "n_test": int(metrics.get("n_test", 0))}  # fmt: skip
+        row = {
+            "system": run.system,
+            "model": run.model,
+            "context": run.context,
+            "fold": run.fold,
+            "seed": run.seed,
+            "n_test": int(metrics.get("n_test", 0)),
+        }
         for name in ("wa", "ua", "macro_f1"):
             value = metrics[name]
             row[name] = float(value["value"] if isinstance(value, dict) else value)
             row[f"{name}_ci_low"] = _ci(metrics, name, "ci_low")
             row[f"{name}_ci_high"] = _ci(metrics, name, "ci_high")
         left_out = metrics.get("n_left_out") or {}
-        row["n_left_out_test"] = int(left_out.get("test", 0)) if isinstance(left_out, dict) else int(left_out)
+        row["n_left_out_test"] = (
+            int(left_out.get("test", 0)) if isinstance(left_out, dict) else int(left_out)
+        )
         rows.append(row)
     return pl.DataFrame(rows, schema_overrides={"context": pl.Int64})
 
@@ -391,29 +427,34 @@ def _ci(metrics: dict, name: str, bound: str) -> float | None:
 def manifest(inputs: Inputs, config: dict) -> pl.DataFrame:
     sessions = config["corpus"]["sessions"]
     return inputs.tables(
-        [f"corpus/{session}.parquet" for session in sessions], "corpus",
+        [f"corpus/{session}.parquet" for session in sessions],
+        "corpus",
         ["utt_id", "session", "speaker", "label", "duration_s"],
-    )  # fmt: skip
+    )
 
 
 def _corpus_blocks(inputs: Inputs, config: dict) -> list:
     frame = manifest(inputs, config)
     classes = list(config["corpus"]["classes"])
     counts = (
-        frame.group_by("session", "label").agg(pl.len().alias("n"))
+        frame.group_by("session", "label")
+        .agg(pl.len().alias("n"))
         .pivot(on="label", index="session", values="n", aggregate_function="sum")
         .fill_null(0)
-    )  # fmt: skip
+    )
     for label in classes:
         if label not in counts.columns:
             counts = counts.with_columns(pl.lit(0, dtype=pl.UInt32).alias(label))
     counts = counts.select("session", *classes).with_columns(total=pl.sum_horizontal(classes))
     order = {session: index for index, session in enumerate(config["corpus"]["sessions"])}
     counts = counts.sort(pl.col("session").replace_strict(order, default=len(order)))
-    totals = counts.select(pl.lit("all").alias("session"), *[pl.col(c).sum() for c in counts.columns[1:]])
+    totals = counts.select(
+        pl.lit("all").alias("session"), *[pl.col(c).sum() for c in counts.columns[1:]]
+    )
     counts = pl.concat([counts, totals], how="vertical_relaxed")
     durations = (
-        frame.group_by("session").agg(
+        frame.group_by("session")
+        .agg(
             utterances=pl.len(),
             hours=pl.col("duration_s").sum() / 3600,
             mean_s=pl.col("duration_s").mean(),
@@ -421,7 +462,7 @@ def _corpus_blocks(inputs: Inputs, config: dict) -> list:
             max_s=pl.col("duration_s").max(),
         )
         .sort(pl.col("session").replace_strict(order, default=len(order)))
-    )  # fmt: skip
+    )
     return [
         Paragraph(
             f"{frame.height:,} utterances from {frame['speaker'].n_unique()} speakers in "
@@ -438,10 +479,11 @@ def duration_histogram(frame: pl.DataFrame, classes: list[str], bin_s: float = 0
     """Pre-binned counts (the page carries bins, never one row per utterance)."""
     binned = (
         frame.with_columns(start_s=(pl.col("duration_s") / bin_s).floor() * bin_s)
-        .group_by("label", "start_s").agg(pl.len().alias("utterances"))
+        .group_by("label", "start_s")
+        .agg(pl.len().alias("utterances"))
         .with_columns(end_s=pl.col("start_s") + bin_s)
         .sort("label", "start_s")
-    )  # fmt: skip
+    )
     return (
         alt.Chart(binned)
         .mark_bar(opacity=0.8)
@@ -466,12 +508,19 @@ def _dropped_blocks(inputs: Inputs, config: dict) -> list:
     if "session" not in frame.columns:
         frame = frame.with_columns(session=pl.lit("?"))
     if frame.height == 0:
-        return [Paragraph(f"Nothing was dropped or skipped ({len(relatives)} dropped tables, all empty).")]
+        return [
+            Paragraph(
+                f"Nothing was dropped or skipped ({len(relatives)} dropped tables, all empty)."
+            )
+        ]
     summary = (
-        frame.group_by("stage", "reason").agg(items=pl.len(), sessions=pl.col("session").unique().sort().str.join(", "))
+        frame.group_by("stage", "reason")
+        .agg(items=pl.len(), sessions=pl.col("session").unique().sort().str.join(", "))
         .sort("items", descending=True)
-    )  # fmt: skip
-    listing_columns = [c for c in ("stage", "session", "utt_id", "reason", "path") if c in frame.columns]
+    )
+    listing_columns = [
+        c for c in ("stage", "session", "utt_id", "reason", "path") if c in frame.columns
+    ]
     return [
         Paragraph(f"{frame.height:,} items were dropped or skipped, by stage and reason:"),
         table_from_frame(summary, "Dropped or skipped items by reason"),
@@ -488,22 +537,27 @@ def _alignment_blocks(inputs: Inputs, config: dict) -> list:
     sessions = config["corpus"]["sessions"]
     columns = ["utt_id", "aligned", "reason", "n_oov", "phones_per_s", "end_mismatch_s"]
     qa_files = {session: f"align/{session}.qa.parquet" for session in sessions}
-    frames = [inputs.table(rel, "align", columns).with_columns(session=pl.lit(session))
-              for session, rel in qa_files.items() if inputs.path(rel).is_file()]  # fmt: skip
+    frames = [
+        inputs.table(rel, "align", columns).with_columns(session=pl.lit(session))
+        for session, rel in qa_files.items()
+        if inputs.path(rel).is_file()
+    ]
     if not frames:
         raise MissingInput(f"results/{qa_files[sessions[0]]}", "align")
     qa = pl.concat(frames, how="diagonal_relaxed")
     order = {session: index for index, session in enumerate(sessions)}
     per_session = (
-        qa.group_by("session").agg(
+        qa.group_by("session")
+        .agg(
             utterances=pl.len(),
             aligned=pl.col("aligned").sum(),
             aligned_pct=100 * pl.col("aligned").mean(),
             oov_words=pl.col("n_oov").sum(),
             phones_per_s=pl.col("phones_per_s").mean(),
             mean_abs_end_mismatch_s=pl.col("end_mismatch_s").abs().mean(),
-        ).sort(pl.col("session").replace_strict(order))
-    )  # fmt: skip
+        )
+        .sort(pl.col("session").replace_strict(order))
+    )
     blocks: list = [
         Paragraph(
             f"{qa['aligned'].sum():,} of {qa.height:,} utterances aligned "
@@ -514,16 +568,33 @@ def _alignment_blocks(inputs: Inputs, config: dict) -> list:
     ]
     failed = qa.filter(~pl.col("aligned"))
     if failed.height:
-        reasons = failed.group_by("reason").agg(utterances=pl.len()).sort("utterances", descending=True)
+        reasons = (
+            failed.group_by("reason").agg(utterances=pl.len()).sort("utterances", descending=True)
+        )
         blocks.append(table_from_frame(reasons, "Why utterances were not aligned"))
-        blocks.append(table_from_frame(failed.select("utt_id", "reason").sort("utt_id"), "Utterances not aligned",
-                                       max_rows=MAX_LISTED_ROWS))  # fmt: skip
-    oov_files = [f"align/{session}.oov.parquet" for session in sessions if inputs.path(f"align/{session}.oov.parquet").is_file()]
+        blocks.append(
+            table_from_frame(
+                failed.select("utt_id", "reason").sort("utt_id"),
+                "Utterances not aligned",
+                max_rows=MAX_LISTED_ROWS,
+            )
+        )
+    oov_files = [
+        f"align/{session}.oov.parquet"
+        for session in sessions
+        if inputs.path(f"align/{session}.oov.parquet").is_file()
+    ]
     if oov_files:
         oov = inputs.tables(oov_files, "align", ["word", "count"])
         if oov.height:
-            words = oov.group_by("word").agg(pl.col("count").sum()).sort("count", "word", descending=[True, False])
-            blocks.append(table_from_frame(words, "Out-of-vocabulary words", max_rows=MAX_LISTED_ROWS))
+            words = (
+                oov.group_by("word")
+                .agg(pl.col("count").sum())
+                .sort("count", "word", descending=[True, False])
+            )
+            blocks.append(
+                table_from_frame(words, "Out-of-vocabulary words", max_rows=MAX_LISTED_ROWS)
+            )
         else:
             blocks.append(Paragraph("No out-of-vocabulary words."))
     return blocks
@@ -532,11 +603,18 @@ def _alignment_blocks(inputs: Inputs, config: dict) -> list:
 # ---- section 3: models ------------------------------------------------------------------------------
 def _table1_blocks(inputs: Inputs, config: dict) -> list:
     if inputs.path(TABLE1).is_file():
-        frame = inputs.table(TABLE1, "fusion", ["system", "wa", "wa_ci_low", "wa_ci_high", "ua", "ua_ci_low", "ua_ci_high"])
+        frame = inputs.table(
+            TABLE1,
+            "fusion",
+            ["system", "wa", "wa_ci_low", "wa_ci_high", "ua", "ua_ci_low", "ua_ci_high"],
+        )
         notes = [f"CI: {kind}." for kind in _distinct(frame, "ci_kind")]
         notes += [f"Paper columns: {note}." for note in _distinct(frame, "paper_note")]
         caption = "Table 1: ours next to the paper's reported values"
-        return [table_from_frame(table1_view(frame), caption, note=" ".join(notes) or None), Paragraph(UA_WA_NOTE)]
+        return [
+            table_from_frame(table1_view(frame), caption, note=" ".join(notes) or None),
+            Paragraph(UA_WA_NOTE),
+        ]
     found = load_run_metrics(inputs, config)
     frame = system_summary(metrics_frame(found))
     return [
@@ -561,9 +639,12 @@ def metric_label(name: str) -> str:
 def _percent_ci_column(metric: str, label: str) -> pl.Expr:
     return (
         pl.struct(metric, f"{metric}_ci_low", f"{metric}_ci_high")
-        .map_elements(lambda s: fmt_percent_ci(s[metric], s[f"{metric}_ci_low"], s[f"{metric}_ci_high"]), return_dtype=pl.String)
+        .map_elements(
+            lambda s: fmt_percent_ci(s[metric], s[f"{metric}_ci_low"], s[f"{metric}_ci_high"]),
+            return_dtype=pl.String,
+        )
         .alias(label)
-    )  # fmt: skip
+    )
 
 
 METRIC_LABELS = (("wa", "WA [95% CI]"), ("ua", "UA [95% CI]"), ("macro_f1", "macro-F1 [95% CI]"))
@@ -577,9 +658,16 @@ def table1_view(frame: pl.DataFrame) -> pl.DataFrame:
         system = pl.when(pl.col("weight").is_not_null()).then(with_weight).otherwise("system")
     columns = [system.alias("system")]
     columns += [pl.col(c) for c in ("n_runs", "n_test_mean") if c in frame.columns]
-    columns += [_percent_ci_column(m, label) for m, label in METRIC_LABELS if f"{m}_ci_high" in frame.columns]
-    columns += [pl.col(c).alias(c.replace("paper_", "paper ").replace("wa", "WA %").replace("ua", "UA %"))
-                for c in ("paper_wa", "paper_ua") if c in frame.columns]  # fmt: skip
+    columns += [
+        _percent_ci_column(m, label)
+        for m, label in METRIC_LABELS
+        if f"{m}_ci_high" in frame.columns
+    ]
+    columns += [
+        pl.col(c).alias(c.replace("paper_", "paper ").replace("wa", "WA %").replace("ua", "UA %"))
+        for c in ("paper_wa", "paper_ua")
+        if c in frame.columns
+    ]
     return frame.select(columns)
 
 
@@ -590,12 +678,18 @@ def system_summary(frame: pl.DataFrame) -> pl.DataFrame:
         .agg(
             runs=pl.len(),
             n_test=pl.col("n_test").sum(),
-            **{f"{m}{s}": pl.col(f"{m}{s}").mean() for m in ("wa", "ua", "macro_f1") for s in ("", "_ci_low", "_ci_high")},
+            **{
+                f"{m}{s}": pl.col(f"{m}{s}").mean()
+                for m in ("wa", "ua", "macro_f1")
+                for s in ("", "_ci_low", "_ci_high")
+            },
             **{f"{m}_sd": pl.col(m).std() for m in ("wa", "ua")},
         )
         .sort(pl.col("model") != "blstmatt", "context")
-    )  # fmt: skip
-    return grouped.select("system", "runs", "n_test", *[_percent_ci_column(m, label) for m, label in METRIC_LABELS])
+    )
+    return grouped.select(
+        "system", "runs", "n_test", *[_percent_ci_column(m, label) for m, label in METRIC_LABELS]
+    )
 
 
 def _history_blocks(inputs: Inputs, config: dict) -> list:
@@ -603,13 +697,24 @@ def _history_blocks(inputs: Inputs, config: dict) -> list:
     for run in configured_runs(config):
         relative = f"{run.folder}/history.parquet"
         if inputs.path(relative).is_file():
-            history = inputs.table(relative, "train", ["epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr"])
-            frames.append(history.select("epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr")
-                          .with_columns(system=pl.lit(run.system), run=pl.lit(run.name)))  # fmt: skip
+            history = inputs.table(
+                relative, "train", ["epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr"]
+            )
+            frames.append(
+                history.select(
+                    "epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr"
+                ).with_columns(system=pl.lit(run.system), run=pl.lit(run.name))
+            )
     if not frames:
         raise MissingInput("results/train/**/history.parquet", "train")
-    long = pl.concat(frames).unpivot(index=["system", "run", "epoch"], variable_name="metric", value_name="value")
-    panels = {"loss": ["train_loss", "val_loss"], "validation accuracy": ["val_wa", "val_ua"], "learning rate": ["lr"]}
+    long = pl.concat(frames).unpivot(
+        index=["system", "run", "epoch"], variable_name="metric", value_name="value"
+    )
+    panels = {
+        "loss": ["train_loss", "val_loss"],
+        "validation accuracy": ["val_wa", "val_ua"],
+        "learning rate": ["lr"],
+    }
     # One line per run (fold × seed) coloured by system, without per-epoch point marks: at paper
     # scale (12 systems × seeds × 60 epochs) points would dominate the page size.
     charts = [
@@ -617,8 +722,12 @@ def _history_blocks(inputs: Inputs, config: dict) -> list:
         .mark_line(strokeWidth=1.5, opacity=0.85)
         .encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("value:Q", title=panel, scale=alt.Scale(zero=False),
-                    axis=alt.Axis(format=".1e" if panel == "learning rate" else "~g")),
+            y=alt.Y(
+                "value:Q",
+                title=panel,
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=".1e" if panel == "learning rate" else "~g"),
+            ),
             color=alt.Color("system:N", title="system"),
             strokeDash=alt.StrokeDash("metric:N", title=None),
             detail="run:N",
@@ -627,8 +736,12 @@ def _history_blocks(inputs: Inputs, config: dict) -> list:
         .properties(width=260, height=180, title=panel)
         for panel, names in panels.items()
     ]
-    return [chart_block(alt.hconcat(*charts).resolve_scale(color="shared", strokeDash="independent"),
-                        "Training curves per model and seed")]  # fmt: skip
+    return [
+        chart_block(
+            alt.hconcat(*charts).resolve_scale(color="shared", strokeDash="independent"),
+            "Training curves per model and seed",
+        )
+    ]
 
 
 def _confusion_blocks(inputs: Inputs, config: dict) -> list:
@@ -639,12 +752,21 @@ def _confusion_blocks(inputs: Inputs, config: dict) -> list:
         for true_index, counts in enumerate(metrics["confusion"]):
             total = sum(counts) or 1
             for pred_index, count in enumerate(counts):
-                rows.append({"system": run.system, "true": classes[true_index], "pred": classes[pred_index],
-                             "count": int(count), "recall": count / total})  # fmt: skip
+                rows.append(
+                    {
+                        "system": run.system,
+                        "true": classes[true_index],
+                        "pred": classes[pred_index],
+                        "count": int(count),
+                        "recall": count / total,
+                    }
+                )
     frame = (
-        pl.DataFrame(rows).group_by("system", "true", "pred").agg(pl.col("count").sum())
+        pl.DataFrame(rows)
+        .group_by("system", "true", "pred")
+        .agg(pl.col("count").sum())
         .with_columns(recall=pl.col("count") / pl.col("count").sum().over("system", "true"))
-    )  # fmt: skip
+    )
     classes = list(config["corpus"]["classes"])
     systems = [run.system for run, _ in found]
     base = alt.Chart(frame).encode(
@@ -652,16 +774,21 @@ def _confusion_blocks(inputs: Inputs, config: dict) -> list:
         y=alt.Y("true:N", sort=classes, title="true"),
     )
     heat = base.mark_rect().encode(
-        color=alt.Color("recall:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="row share"),
+        color=alt.Color(
+            "recall:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="row share"
+        ),
         tooltip=["system", "true", "pred", "count", alt.Tooltip("recall:Q", format=".2f")],
     )
     text = base.mark_text().encode(
-        text="count:Q", color=alt.condition("datum.recall > 0.5", alt.value("white"), alt.value("black"))
+        text="count:Q",
+        color=alt.condition("datum.recall > 0.5", alt.value("white"), alt.value("black")),
     )
     chart = (
         alt.layer(heat, text, data=frame)
         .properties(width=160, height=160)
-        .facet(facet=alt.Facet("system:N", sort=list(dict.fromkeys(systems)), title=None), columns=4)
+        .facet(
+            facet=alt.Facet("system:N", sort=list(dict.fromkeys(systems)), title=None), columns=4
+        )
     )
     return [chart_block(chart, "Confusion matrices (test set; counts summed over folds and seeds)")]
 
@@ -673,9 +800,15 @@ SWEEP = "sweep/sweep.parquet"  # the sweep stage's table: one row per (context, 
 def sweep_runs(inputs: Inputs, config: dict) -> tuple[pl.DataFrame, str]:
     """Per CSA run: context, WA/UA with CIs, test utterances kept / left out; and the source."""
     if inputs.path(SWEEP).is_file():
-        frame = inputs.table(SWEEP, "sweep", ["context", "wa", "ua", "n_test_kept", "n_test_left_out"])
-        return frame.rename({"n_test_kept": "n_test", "n_test_left_out": "n_left_out_test"}), f"results/{SWEEP}"
-    frame = metrics_frame([(run, m) for run, m in load_run_metrics(inputs, config) if run.model == "csa"])
+        frame = inputs.table(
+            SWEEP, "sweep", ["context", "wa", "ua", "n_test_kept", "n_test_left_out"]
+        )
+        return frame.rename(
+            {"n_test_kept": "n_test", "n_test_left_out": "n_left_out_test"}
+        ), f"results/{SWEEP}"
+    frame = metrics_frame(
+        [(run, m) for run, m in load_run_metrics(inputs, config) if run.model == "csa"]
+    )
     if frame.height == 0:
         raise MissingInput(f"results/{SWEEP}", "sweep")
     return frame, "the CSA runs' metrics.json (the sweep table is not built yet)"
@@ -685,105 +818,217 @@ def _sweep_blocks(inputs: Inputs, config: dict) -> list:
     frame, source = sweep_runs(inputs, config)
     validation = [m for m in ("val_wa", "val_ua") if m in frame.columns]
     per_context = (
-        frame.group_by("context").agg(
+        frame.group_by("context")
+        .agg(
             runs=pl.len(),
-            **{f"{m}{s}": pl.col(f"{m}{s}").mean() for m in ("wa", "ua") for s in ("", "_ci_low", "_ci_high")},
+            **{
+                f"{m}{s}": pl.col(f"{m}{s}").mean()
+                for m in ("wa", "ua")
+                for s in ("", "_ci_low", "_ci_high")
+            },
             **{m: pl.col(m).mean() for m in validation},
             test_kept=pl.col("n_test").mean(),
             test_left_out=pl.col("n_left_out_test").mean(),
-        ).sort("context")
-    )  # fmt: skip
+        )
+        .sort("context")
+    )
     long = pl.concat(
         [
-            per_context.select("context", value=pl.col(m), low=pl.col(f"{m}_ci_low"), high=pl.col(f"{m}_ci_high"),
-                               metric=pl.lit(f"test {m.upper()}"))
+            per_context.select(
+                "context",
+                value=pl.col(m),
+                low=pl.col(f"{m}_ci_low"),
+                high=pl.col(f"{m}_ci_high"),
+                metric=pl.lit(f"test {m.upper()}"),
+            )
             for m in ("wa", "ua")
         ]
-        + [per_context.select("context", value=pl.col(m), low=pl.lit(None, pl.Float64), high=pl.lit(None, pl.Float64),
-                              metric=pl.lit(metric_label(m)))
-           for m in validation]
-    )  # fmt: skip
-    base = alt.Chart(long).encode(x=alt.X("context:Q", title="context C (frames)"), color=alt.Color("metric:N", title=None))
+        + [
+            per_context.select(
+                "context",
+                value=pl.col(m),
+                low=pl.lit(None, pl.Float64),
+                high=pl.lit(None, pl.Float64),
+                metric=pl.lit(metric_label(m)),
+            )
+            for m in validation
+        ]
+    )
+    base = alt.Chart(long).encode(
+        x=alt.X("context:Q", title="context C (frames)"), color=alt.Color("metric:N", title=None)
+    )
     with_ci = base.transform_filter("isValid(datum.low)")
-    band = with_ci.mark_area(opacity=0.18).encode(y=alt.Y("low:Q", title="accuracy", scale=alt.Scale(zero=False)), y2="high:Q")
-    whiskers = with_ci.mark_rule(opacity=0.6).encode(y="low:Q", y2="high:Q")  # visible even for one context
+    band = with_ci.mark_area(opacity=0.18).encode(
+        y=alt.Y("low:Q", title="accuracy", scale=alt.Scale(zero=False)), y2="high:Q"
+    )
+    whiskers = with_ci.mark_rule(opacity=0.6).encode(
+        y="low:Q", y2="high:Q"
+    )  # visible even for one context
     line = base.mark_line(point=True).encode(
-        y="value:Q", strokeDash=alt.condition("indexof(datum.metric, 'validation') >= 0", alt.value([4, 3]), alt.value([1, 0])),
-        tooltip=["metric", "context", alt.Tooltip("value:Q", format=".3f")])
+        y="value:Q",
+        strokeDash=alt.condition(
+            "indexof(datum.metric, 'validation') >= 0", alt.value([4, 3]), alt.value([1, 0])
+        ),
+        tooltip=["metric", "context", alt.Tooltip("value:Q", format=".3f")],
+    )
     kept = (
-        alt.Chart(per_context.unpivot(index="context", on=["test_kept", "test_left_out"],
-                                      variable_name="test utterances", value_name="n"))
+        alt.Chart(
+            per_context.unpivot(
+                index="context",
+                on=["test_kept", "test_left_out"],
+                variable_name="test utterances",
+                value_name="n",
+            )
+        )
         .mark_bar()
-        .encode(x=alt.X("context:O", title="context C (frames)"), y=alt.Y("n:Q", title="test utterances", stack=True),
-                color=alt.Color("test utterances:N", scale=alt.Scale(range=["#4c78a8", "#e45756"])),
-                tooltip=["context", "test utterances", alt.Tooltip("n:Q", format=".0f")])
+        .encode(
+            x=alt.X("context:O", title="context C (frames)"),
+            y=alt.Y("n:Q", title="test utterances", stack=True),
+            color=alt.Color("test utterances:N", scale=alt.Scale(range=["#4c78a8", "#e45756"])),
+            tooltip=["context", "test utterances", alt.Tooltip("n:Q", format=".0f")],
+        )
         .properties(width=560, height=130)
-    )  # fmt: skip
-    chart = alt.vconcat((band + whiskers + line).properties(width=560, height=240), kept).resolve_scale(color="independent")
+    )
+    chart = alt.vconcat(
+        (band + whiskers + line).properties(width=560, height=240), kept
+    ).resolve_scale(color="independent")
     return [
-        chart_block(chart, "CSA accuracy vs context length (test WA/UA with 95% CI bands; validation dashed)",
-                    note=f"Mean over folds and seeds; from {source}. Utterances shorter than C frames have no "
-                         "chunk and are left out of that context's test set (lower panel)."),
+        chart_block(
+            chart,
+            "CSA accuracy vs context length (test WA/UA with 95% CI bands; validation dashed)",
+            note=f"Mean over folds and seeds; from {source}. Utterances shorter than C frames have no "
+            "chunk and are left out of that context's test set (lower panel).",
+        ),
         table_from_frame(
-            per_context.select("context", "runs", *[_percent_ci_column(m, label) for m, label in METRIC_LABELS[:2]],
-                               *[pl.col(m).alias(metric_label(m))
-                                 for m in validation], "test_kept", "test_left_out"),
-            "Sweep per context (means over folds and seeds)", digits=3),
-    ]  # fmt: skip
+            per_context.select(
+                "context",
+                "runs",
+                *[_percent_ci_column(m, label) for m, label in METRIC_LABELS[:2]],
+                *[pl.col(m).alias(metric_label(m)) for m in validation],
+                "test_kept",
+                "test_left_out",
+            ),
+            "Sweep per context (means over folds and seeds)",
+            digits=3,
+        ),
+    ]
 
 
 # ---- section 5: fusion -------------------------------------------------------------------------------
-FUSION = {name: f"fusion/{name}.parquet" for name in ("selection", "weight_curve", "significance", "significance_summary")}
+FUSION = {
+    name: f"fusion/{name}.parquet"
+    for name in ("selection", "weight_curve", "significance", "significance_summary")
+}
 
 
 def _fusion_weight_blocks(inputs: Inputs, config: dict) -> list:
-    curve = inputs.table(FUSION["weight_curve"], "fusion", ["context", "weight", "val_wa", "val_ua"])
+    curve = inputs.table(
+        FUSION["weight_curve"], "fusion", ["context", "weight", "val_wa", "val_ua"]
+    )
     selection = inputs.table(FUSION["selection"], "fusion", ["context", "weight"])
     mean_curve = (
-        curve.group_by("context", "weight").agg(pl.col("val_wa").mean(), pl.col("val_ua").mean())
-        .unpivot(index=["context", "weight"], on=["val_wa", "val_ua"], variable_name="metric", value_name="score")
-        .with_columns(pl.col("metric").map_elements(metric_label, return_dtype=pl.String),
-                      context=pl.format("C={}", "context"))
+        curve.group_by("context", "weight")
+        .agg(pl.col("val_wa").mean(), pl.col("val_ua").mean())
+        .unpivot(
+            index=["context", "weight"],
+            on=["val_wa", "val_ua"],
+            variable_name="metric",
+            value_name="score",
+        )
+        .with_columns(
+            pl.col("metric").map_elements(metric_label, return_dtype=pl.String),
+            context=pl.format("C={}", "context"),
+        )
         .sort("context", "metric", "weight")
-    )  # fmt: skip
+    )
     chosen = selection.select(pl.format("C={}", "context").alias("context"), "weight").unique()
     paper_weight = float(config["fusion"]["paper_weight"])
     lines = (
-        alt.Chart(mean_curve).mark_line()
-        .encode(x=alt.X("weight:Q", title="fusion weight w"),
-                y=alt.Y("score:Q", scale=alt.Scale(zero=False), title="validation score", axis=alt.Axis(format=".2f")),
-                color=alt.Color("context:N", title="CSA context"), strokeDash=alt.StrokeDash("metric:N", title=None),
-                tooltip=["context", "metric", "weight", alt.Tooltip("score:Q", format=".3f")])
-    )  # fmt: skip
-    paper = alt.Chart(pl.DataFrame({"weight": [paper_weight], "label": [f"paper w = {paper_weight:g}"]})).mark_rule(
-        color="#888", strokeDash=[2, 2]).encode(x="weight:Q", tooltip=["label"])  # fmt: skip
-    picked = alt.Chart(chosen).mark_rule(color="#d62728").encode(x="weight:Q", tooltip=["context", "weight"])
+        alt.Chart(mean_curve)
+        .mark_line()
+        .encode(
+            x=alt.X("weight:Q", title="fusion weight w"),
+            y=alt.Y(
+                "score:Q",
+                scale=alt.Scale(zero=False),
+                title="validation score",
+                axis=alt.Axis(format=".2f"),
+            ),
+            color=alt.Color("context:N", title="CSA context"),
+            strokeDash=alt.StrokeDash("metric:N", title=None),
+            tooltip=["context", "metric", "weight", alt.Tooltip("score:Q", format=".3f")],
+        )
+    )
+    paper = (
+        alt.Chart(
+            pl.DataFrame({"weight": [paper_weight], "label": [f"paper w = {paper_weight:g}"]})
+        )
+        .mark_rule(color="#888", strokeDash=[2, 2])
+        .encode(x="weight:Q", tooltip=["label"])
+    )
+    picked = (
+        alt.Chart(chosen)
+        .mark_rule(color="#d62728")
+        .encode(x="weight:Q", tooltip=["context", "weight"])
+    )
     chart = (lines + paper + picked).properties(width=560, height=260)
-    wanted = ("fold", "seed", "context", "context_source", "weight", "paper_weight", "select_metric",
-              "val_csa_score", "val_fusion_score", "n_test", "n_test_fallback")  # fmt: skip
+    wanted = (
+        "fold",
+        "seed",
+        "context",
+        "context_source",
+        "weight",
+        "paper_weight",
+        "select_metric",
+        "val_csa_score",
+        "val_fusion_score",
+        "n_test",
+        "n_test_fallback",
+    )
     columns = [c for c in wanted if c in selection.columns]
     return [
-        chart_block(chart, "Fused validation score vs weight w (red: chosen w; grey dashed: the paper's w)",
-                    note="Mean over folds and seeds per CSA context."),
-        table_from_frame(selection.select(columns), "Chosen context and weight per fold and seed",
-                         note="n_test_fallback: test utterances CSA left out (shorter than C), decided by BLSTMATT alone."),
-    ]  # fmt: skip
+        chart_block(
+            chart,
+            "Fused validation score vs weight w (red: chosen w; grey dashed: the paper's w)",
+            note="Mean over folds and seeds per CSA context.",
+        ),
+        table_from_frame(
+            selection.select(columns),
+            "Chosen context and weight per fold and seed",
+            note="n_test_fallback: test utterances CSA left out (shorter than C), decided by BLSTMATT alone.",
+        ),
+    ]
 
 
 def _significance_blocks(inputs: Inputs, config: dict) -> list:
-    runs = inputs.table(FUSION["significance"], "fusion", ["system_a", "system_b", "wa_diff", "ua_diff", "mcnemar_pvalue"])
+    runs = inputs.table(
+        FUSION["significance"],
+        "fusion",
+        ["system_a", "system_b", "wa_diff", "ua_diff", "mcnemar_pvalue"],
+    )
     rows = []
     for row in runs.iter_rows(named=True):
-        rows.append({
-            **{key: row[key] for key in ("fold", "seed") if key in row},
-            "A": row["system_a"], "B": row["system_b"], "utterances": row.get("utterances"), "n": row.get("n"),
-            "WA A−B [95% CI]": _difference(row, "wa"), "UA A−B [95% CI]": _difference(row, "ua"),
-            "McNemar p": fmt_pvalue(row["mcnemar_pvalue"]),
-            "q (BH)": fmt_pvalue(row.get("mcnemar_qvalue", row.get("q_value"))),
-        })  # fmt: skip
-    blocks: list = [table_from_frame(pl.DataFrame(rows), "System differences on the same test utterances",
-                                     note="Differences in percentage points with 95% paired-bootstrap CIs; "
-                                          "McNemar's exact test on correct/incorrect decisions.")]  # fmt: skip
+        rows.append(
+            {
+                **{key: row[key] for key in ("fold", "seed") if key in row},
+                "A": row["system_a"],
+                "B": row["system_b"],
+                "utterances": row.get("utterances"),
+                "n": row.get("n"),
+                "WA A−B [95% CI]": _difference(row, "wa"),
+                "UA A−B [95% CI]": _difference(row, "ua"),
+                "McNemar p": fmt_pvalue(row["mcnemar_pvalue"]),
+                "q (BH)": fmt_pvalue(row.get("mcnemar_qvalue", row.get("q_value"))),
+            }
+        )
+    blocks: list = [
+        table_from_frame(
+            pl.DataFrame(rows),
+            "System differences on the same test utterances",
+            note="Differences in percentage points with 95% paired-bootstrap CIs; "
+            "McNemar's exact test on correct/incorrect decisions.",
+        )
+    ]
     if inputs.path(FUSION["significance_summary"]).is_file():
         summary = inputs.table(FUSION["significance_summary"], "fusion")
         if summary.height and summary["n_runs"].max() > 1:
@@ -794,7 +1039,9 @@ def _significance_blocks(inputs: Inputs, config: dict) -> list:
 def _difference(row: dict, metric: str) -> str:
     low, high = row.get(f"{metric}_diff_ci_low"), row.get(f"{metric}_diff_ci_high")
     text = f"{100 * row[f'{metric}_diff']:+.1f}"
-    return text + (f" [{100 * low:+.1f}, {100 * high:+.1f}]" if low is not None and high is not None else "")
+    return text + (
+        f" [{100 * low:+.1f}, {100 * high:+.1f}]" if low is not None and high is not None else ""
+    )
 
 
 # ---- section 6: attention ------------------------------------------------------------------------------
@@ -806,14 +1053,21 @@ ATTENTION_CHARTS = {
     "position": "Attention vs relative position in the utterance",
     "word_emotion": "Word importance per emotion",
 }
-TEST_FAMILIES = ("vowel_vs_consonant", "circular_shift", "mass_vs_time_share",
-                 "vowel_effect_correct_vs_wrong", "vowel_effect_across_emotions")  # fmt: skip
-P_FORMATS = {"pvalue": fmt_pvalue, "q_value": fmt_pvalue}
+TEST_FAMILIES = (
+    "vowel_vs_consonant",
+    "circular_shift",
+    "mass_vs_time_share",
+    "vowel_effect_correct_vs_wrong",
+    "vowel_effect_across_emotions",
+)
 
 
 def attention_runs(inputs: Inputs) -> dict[str, str]:
     """{seed folder label: folder relative to results} of every attention output folder."""
-    folders = {str(Path(rel).parent): Path(rel).parent.name for rel in inputs.glob("attention/*/tests.parquet")}
+    folders = {
+        str(Path(rel).parent): Path(rel).parent.name
+        for rel in inputs.glob("attention/*/tests.parquet")
+    }
     if not folders:
         raise MissingInput("results/attention/seed<seed>/tests.parquet", "attention")
     return {label: folder for folder, label in sorted(folders.items())}
@@ -822,29 +1076,50 @@ def attention_runs(inputs: Inputs) -> dict[str, str]:
 def _attention_blocks(inputs: Inputs, config: dict) -> list:
     blocks: list = []
     for label, folder in attention_runs(inputs).items():
-        tests = inputs.table(f"{folder}/tests.parquet", "attention", ["test", "variant", "group_type", "group", "pvalue"])
+        tests = inputs.table(
+            f"{folder}/tests.parquet",
+            "attention",
+            ["test", "variant", "group_type", "group", "pvalue"],
+        )
         families = tests.filter(pl.col("test").is_in(TEST_FAMILIES))
-        blocks.append(table_from_frame(families.drop("name", strict=False), f"Vowel vs consonant tests ({label})",
-                                       formats=P_FORMATS, max_rows=MAX_LISTED_ROWS))  # fmt: skip
+        blocks.append(stats_table(families, f"Vowel vs consonant tests ({label})"))
         blocks += _stage_charts(inputs, folder, ATTENTION_CHARTS)
-        ranking = inputs.table(f"{folder}/phone_ranking.parquet", "attention", ["phone", "mean_attention"])
-        blocks.append(table_from_frame(ranking, f"Per-phone ranking ({label}; significant = BH q < alpha)",
-                                       formats=P_FORMATS, max_rows=MAX_LISTED_ROWS))  # fmt: skip
+        ranking = inputs.table(
+            f"{folder}/phone_ranking.parquet", "attention", ["phone", "mean_attention"]
+        )
+        blocks.append(
+            stats_table(ranking, f"Per-phone ranking ({label}; significant: BH q < alpha)")
+        )
         word_tests = tests.filter(pl.col("test") == "word_across_emotions")
         if word_tests.height:
-            blocks.append(table_from_frame(word_tests.drop("name", strict=False),
-                                           f"Words compared across emotions (Kruskal–Wallis, {label})",
-                                           formats=P_FORMATS, max_rows=MAX_LISTED_ROWS))  # fmt: skip
+            caption = f"Words compared across emotions (Kruskal–Wallis, {label})"
+            blocks.append(stats_table(word_tests, caption))
         words = inputs.table(f"{folder}/word_importance.parquet", "attention", ["word", "emotion"])
-        blocks.append(table_from_frame(words, f"Word importance per emotion ({label})", max_rows=MAX_LISTED_ROWS))
+        blocks.append(
+            table_from_frame(
+                words, f"Word importance per emotion ({label})", max_rows=MAX_LISTED_ROWS
+            )
+        )
         blocks += _utterance_charts(inputs, folder)
         left_out = f"{folder}/left_out.parquet"
         if inputs.path(left_out).is_file():
             frame = inputs.table(left_out, "attention", ["utt_id", "reason"])
             if frame.height:
-                blocks.append(table_from_frame(frame.group_by("reason").agg(utterances=pl.len()),
-                                               f"Test utterances left out of the attention analysis ({label})"))  # fmt: skip
+                blocks.append(
+                    table_from_frame(
+                        frame.group_by("reason").agg(utterances=pl.len()),
+                        f"Test utterances left out of the attention analysis ({label})",
+                    )
+                )
     return blocks
+
+
+def stats_table(frame: pl.DataFrame, caption: str) -> Table:
+    """A table of test results: p- and q-values in scientific notation when small."""
+    formats = {"pvalue": fmt_pvalue, "q_value": fmt_pvalue}
+    return table_from_frame(
+        frame.drop("name", strict=False), caption, formats=formats, max_rows=MAX_LISTED_ROWS
+    )
 
 
 def _stage_charts(inputs: Inputs, folder: str, titles: dict[str, str]) -> list:
@@ -864,7 +1139,11 @@ def stage_chart(inputs: Inputs, spec_path: str, title: str, target: str) -> Char
     spec = inputs.json(spec_path, target)
     svg_path = spec_path.removesuffix(".vl.json") + ".svg"
     if inputs.path(svg_path).is_file():
-        return Chart(title=title, spec=spec, svg=re.sub(r"^<\?xml[^>]*>\s*", "", inputs.text(svg_path, target)))
+        return Chart(
+            title=title,
+            spec=spec,
+            svg=re.sub(r"^<\?xml[^>]*>\s*", "", inputs.text(svg_path, target)),
+        )
     return chart_block(spec, title)
 
 
@@ -872,7 +1151,12 @@ def _utterance_charts(inputs: Inputs, folder: str) -> list:
     """The paper's Figure 1 for the stage's picked utterances (attention over time with phones/words)."""
     index_path = f"{folder}/charts/utterance_charts.parquet"
     if not inputs.path(index_path).is_file():
-        return [Unavailable("Figure-1 style utterance plots", str(MissingInput(f"results/{index_path}", "attention")))]
+        return [
+            Unavailable(
+                "Figure-1 style utterance plots",
+                str(MissingInput(f"results/{index_path}", "attention")),
+            )
+        ]
     picks = inputs.table(index_path, "attention", ["utt_id", "reason", "group"])
     if "available" in picks.columns:
         picks = picks.filter(pl.col("available"))
@@ -880,23 +1164,37 @@ def _utterance_charts(inputs: Inputs, folder: str) -> list:
         pl.col("emotion").first() if "emotion" in picks.columns else pl.lit(None).alias("emotion"),
         pl.col("pred").first() if "pred" in picks.columns else pl.lit(None).alias("pred"),
         pl.format("{} ({})", "reason", "group").str.join("; ").alias("why"),
-    )  # fmt: skip
-    blocks: list = [Paragraph(f"Figure-1 style plots of {per_utterance.height} test utterances picked by the attention "
-                              "stage: the configured ids, the most confident correct utterance per emotion, and "
-                              "utterances of different emotions that share a word.")]  # fmt: skip
+    )
+    blocks: list = [
+        Paragraph(
+            f"Figure-1 style plots of {per_utterance.height} test utterances picked by the attention "
+            "stage: the configured ids, the most confident correct utterance per emotion, and "
+            "utterances of different emotions that share a word."
+        )
+    ]
     for row in per_utterance.iter_rows(named=True):
         title = f"{row['utt_id']} — {row['emotion']} (predicted {row['pred']}); picked as {row['why'].replace('_', ' ')}"
-        blocks.append(stage_chart(inputs, f"{folder}/charts/utterances/{row['utt_id']}.vl.json", title, "attention"))
+        blocks.append(
+            stage_chart(
+                inputs, f"{folder}/charts/utterances/{row['utt_id']}.vl.json", title, "attention"
+            )
+        )
     return blocks
 
 
 # ---- section 7: provenance ---------------------------------------------------------------------------
-def provenance_section(inputs: Inputs, config: dict, workflow_dir: Path, started: dt.datetime) -> Section:
+def provenance_section(
+    inputs: Inputs, config: dict, workflow_dir: Path, started: dt.datetime
+) -> Section:
     section = Section("provenance", "Provenance")
     section.blocks.append(Facts(tuple(provenance_facts(workflow_dir, started))))
     section.blocks.append(table_from_frame(package_versions(), "Package versions"))
     section.blocks += guarded("Run time per rule", lambda: _benchmark_blocks(inputs))
-    section.blocks.append(Code(yaml.safe_dump(config, sort_keys=False), "Configuration (after validation and defaults)"))
+    section.blocks.append(
+        Code(
+            yaml.safe_dump(config, sort_keys=False), "Configuration (after validation and defaults)"
+        )
+    )
     return section
 
 
@@ -906,7 +1204,10 @@ def provenance_facts(workflow_dir: Path, started: dt.datetime) -> list[tuple[str
         ("git commit", git_commit(workflow_dir)),
         ("snakemake", _version("snakemake")),
         ("python", platform.python_version()),
-        ("machine", f"{platform.node()} — {platform.platform()}, {os.cpu_count()} CPUs, {_memory()}"),
+        (
+            "machine",
+            f"{platform.node()} — {platform.platform()}, {os.cpu_count()} CPUs, {_memory()}",
+        ),
         ("GPU", gpu_description()),
     ]
 
@@ -915,10 +1216,18 @@ def git_commit(directory: Path) -> str:
     if not shutil.which("git"):
         return "unknown (git not installed)"
     try:
-        head = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        head = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except subprocess.CalledProcessError:
         return f"unknown ({directory} is not a git checkout)"
     return head + (" (with uncommitted changes)" if dirty else "")
@@ -927,8 +1236,11 @@ def git_commit(directory: Path) -> str:
 def gpu_description() -> str:
     if not shutil.which("nvidia-smi"):
         return "none detected on the machine that built the report (no nvidia-smi)"
-    result = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+    )
     return result.stdout.strip().replace("\n", "; ") or "none detected (nvidia-smi found no GPU)"
 
 
@@ -955,18 +1267,33 @@ def package_versions() -> pl.DataFrame:
 def _benchmark_blocks(inputs: Inputs) -> list:
     frames = []
     for rel in inputs.glob("benchmarks/**/*.tsv"):
-        frame = pl.read_csv(inputs.path(rel), separator="\t", null_values=["-", "NA"], infer_schema_length=None)
-        if Path(rel).parts[1] != "build_report":  # the previous report's own run time is no input change
+        frame = pl.read_csv(
+            inputs.path(rel), separator="\t", null_values=["-", "NA"], infer_schema_length=None
+        )
+        if (
+            Path(rel).parts[1] != "build_report"
+        ):  # the previous report's own run time is no input change
             inputs.remember(inputs.path(rel))
-        frames.append(frame.select(pl.lit(Path(rel).parts[1]).alias("rule"), pl.col("s").cast(pl.Float64),
-                                   pl.col("max_rss").cast(pl.Float64, strict=False)))  # fmt: skip
+        frames.append(
+            frame.select(
+                pl.lit(Path(rel).parts[1]).alias("rule"),
+                pl.col("s").cast(pl.Float64),
+                pl.col("max_rss").cast(pl.Float64, strict=False),
+            )
+        )
     if not frames:
         raise MissingInput("results/benchmarks/**/*.tsv", "all")
     per_rule = (
-        pl.concat(frames).group_by("rule").agg(
-            jobs=pl.len(), total_s=pl.col("s").sum(), max_s=pl.col("s").max(), max_rss_mb=pl.col("max_rss").max()
-        ).sort("total_s", descending=True)
-    )  # fmt: skip
+        pl.concat(frames)
+        .group_by("rule")
+        .agg(
+            jobs=pl.len(),
+            total_s=pl.col("s").sum(),
+            max_s=pl.col("s").max(),
+            max_rss_mb=pl.col("max_rss").max(),
+        )
+        .sort("total_s", descending=True)
+    )
     return [table_from_frame(per_rule, "Run time per rule (from the benchmark files)", digits=1)]
 
 
@@ -979,14 +1306,28 @@ def summary_section(inputs: Inputs, config: dict, changes: list[str]) -> Section
             (
                 ("corpus", f"{corpus['type']} at {corpus['root']}"),
                 ("sessions", ", ".join(corpus["sessions"])),
-                ("split", f"{split['scheme']}" + (f" (test: {split['test_session']})" if split["scheme"] == "session5" else "")),
+                (
+                    "split",
+                    f"{split['scheme']}"
+                    + (
+                        f" (test: {split['test_session']})" if split["scheme"] == "session5" else ""
+                    ),
+                ),
                 ("classes", ", ".join(corpus["classes"])),
-                ("BLSTMATT", "{num_layers}×{hidden_size} BLSTM, attention context {context_size}".format(**config["blstmatt"])),
-                ("CSA", f"{config['csa']['channels']} channels, contexts {', '.join(map(str, config['csa']['contexts']))} frames"),
+                (
+                    "BLSTMATT",
+                    "{num_layers}×{hidden_size} BLSTM, attention context {context_size}".format(
+                        **config["blstmatt"]
+                    ),
+                ),
+                (
+                    "CSA",
+                    f"{config['csa']['channels']} channels, contexts {', '.join(map(str, config['csa']['contexts']))} frames",
+                ),
                 ("seeds", ", ".join(map(str, config["train"]["seeds"]))),
             )
         )
-    )  # fmt: skip
+    )
     section.blocks += guarded("Headline numbers", lambda: _headline_blocks(inputs, config))
     section.blocks += guarded("Vowel vs consonant verdict", lambda: stage_verdict(inputs, config))
     section.blocks.append(Paragraph("What changed since the last report: " + "; ".join(changes)))
@@ -998,26 +1339,52 @@ def _headline_blocks(inputs: Inputs, config: dict) -> list:
         table1 = inputs.table(TABLE1, "fusion", ["system"])
         selected = set()
         if inputs.path(FUSION["selection"]).is_file():
-            selected = set(inputs.table(FUSION["selection"], "fusion", ["context"])["context"].to_list())
-        if "context" in table1.columns:  # BLSTMATT, SYSComb rows and the CSA context fusion selected
-            table1 = table1.filter(pl.col("context").is_null() | pl.col("context").is_in(list(selected)))
-        return [table_from_frame(table1_view(table1), "Headline numbers (test set; full Table 1 in Models)"),
-                Paragraph(UA_WA_NOTE)]  # fmt: skip
+            selected = set(
+                inputs.table(FUSION["selection"], "fusion", ["context"])["context"].to_list()
+            )
+        if (
+            "context" in table1.columns
+        ):  # BLSTMATT, SYSComb rows and the CSA context fusion selected
+            table1 = table1.filter(
+                pl.col("context").is_null() | pl.col("context").is_in(list(selected))
+            )
+        return [
+            table_from_frame(
+                table1_view(table1), "Headline numbers (test set; full Table 1 in Models)"
+            ),
+            Paragraph(UA_WA_NOTE),
+        ]
     summary = system_summary(metrics_frame(load_run_metrics(inputs, config)))
-    return [table_from_frame(summary, "Headline numbers (test set, 95% bootstrap CIs)"), Paragraph(UA_WA_NOTE)]
+    return [
+        table_from_frame(summary, "Headline numbers (test set, 95% bootstrap CIs)"),
+        Paragraph(UA_WA_NOTE),
+    ]
 
 
 def stage_verdict(inputs: Inputs, config: dict) -> list:
     """The paper's claim, tested: paired vowel vs consonant over all utterances, + circular shift."""
     blocks = []
     for label, folder in attention_runs(inputs).items():
-        tests = inputs.table(f"{folder}/tests.parquet", "attention", ["test", "variant", "group_type", "pvalue", "effect_size"])
+        tests = inputs.table(
+            f"{folder}/tests.parquet",
+            "attention",
+            ["test", "variant", "group_type", "pvalue", "effect_size"],
+        )
         overall = tests.filter(pl.col("group_type") == "all", pl.col("variant") == "raw")
         paired = overall.filter(pl.col("test") == "vowel_vs_consonant")
         if paired.height == 0:
-            raise BadInput(f"results/{folder}/tests.parquet has no overall raw vowel_vs_consonant row")
-        blocks.append(Paragraph(f"Vowels vs consonants ({label}): " + verdict_text(
-            paired.row(0, named=True), _first(overall.filter(pl.col("test") == "circular_shift")))))  # fmt: skip
+            raise BadInput(
+                f"results/{folder}/tests.parquet has no overall raw vowel_vs_consonant row"
+            )
+        blocks.append(
+            Paragraph(
+                f"Vowels vs consonants ({label}): "
+                + verdict_text(
+                    paired.row(0, named=True),
+                    _first(overall.filter(pl.col("test") == "circular_shift")),
+                )
+            )
+        )
     return blocks
 
 
@@ -1047,7 +1414,9 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def describe_changes(previous: dict | None, checksums: dict[str, str], config_sha: str) -> list[str]:
+def describe_changes(
+    previous: dict | None, checksums: dict[str, str], config_sha: str
+) -> list[str]:
     """Human lines: config changed, inputs changed / new / gone since the previous sidecar."""
     if previous is None:
         return ["this is the first report in this folder (no previous report.inputs.json)."]
@@ -1060,7 +1429,9 @@ def describe_changes(previous: dict | None, checksums: dict[str, str], config_sh
         lines.append("the configuration changed")
     for label, names in (("changed", changed), ("new", new), ("no longer present", gone)):
         if names:
-            shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+            shown = ", ".join(names[:12]) + (
+                f" and {len(names) - 12} more" if len(names) > 12 else ""
+            )
             lines.append(f"{len(names)} input(s) {label}: {shown}")
     if len(lines) == 1:
         lines.append("no input changed")
@@ -1069,23 +1440,43 @@ def describe_changes(previous: dict | None, checksums: dict[str, str], config_sh
 
 # ---- the page ---------------------------------------------------------------------------------------------
 SECTIONS: list[tuple[str, str, list[tuple[str, Builder]]]] = [
-    ("data", "Data", [("Utterance counts and durations", _corpus_blocks), ("Dropped and skipped items", _dropped_blocks),
-                      ("Alignment quality", _alignment_blocks)]),
-    ("models", "Models", [("Table 1", _table1_blocks), ("Training curves", _history_blocks),
-                          ("Confusion matrices", _confusion_blocks)]),
+    (
+        "data",
+        "Data",
+        [
+            ("Utterance counts and durations", _corpus_blocks),
+            ("Dropped and skipped items", _dropped_blocks),
+            ("Alignment quality", _alignment_blocks),
+        ],
+    ),
+    (
+        "models",
+        "Models",
+        [
+            ("Table 1", _table1_blocks),
+            ("Training curves", _history_blocks),
+            ("Confusion matrices", _confusion_blocks),
+        ],
+    ),
     ("sweep", "Context sweep", [("CSA context sweep", _sweep_blocks)]),
-    ("fusion", "Fusion", [("Weight selection on validation", _fusion_weight_blocks),
-                          ("Significance of system differences", _significance_blocks)]),
+    (
+        "fusion",
+        "Fusion",
+        [
+            ("Weight selection on validation", _fusion_weight_blocks),
+            ("Significance of system differences", _significance_blocks),
+        ],
+    ),
     ("attention", "Attention", [("Attention analysis", _attention_blocks)]),
-]  # fmt: skip
+]
 INTROS = {
     "fusion": "SYSComb fuses the two systems log-linearly per test utterance: log p = log p_BLSTMATT + w · log p_CSA "
-              "(renormalised). The CSA context and w are chosen on the validation split only; the paper's "
-              "w = {fusion[paper_weight]:g} is reported beside the chosen one.",
+    "(renormalised). The CSA context and w are chosen on the validation split only; the paper's "
+    "w = {fusion[paper_weight]:g} is reported beside the chosen one.",
     "attention": "Normalised attention a = α·T (1.0 = uniform over the utterance's frames) mapped onto the phones "
-                 "and words of every aligned test utterance. Tests report statistic, p-value, BH q-value within "
-                 "each family, effect size with a 95% bootstrap CI and n.",
-}  # fmt: skip
+    "and words of every aligned test utterance. Tests report statistic, p-value, BH q-value within "
+    "each family, effect size with a 95% bootstrap CI and n.",
+}
 
 
 # ---- rendering ------------------------------------------------------------------------------------------
@@ -1112,7 +1503,10 @@ def render_html(sections: list[Section], title: str, generated: str) -> str:
     )
     charts = [block for section in sections for block in section.blocks if block.kind == "chart"]
     # vl-convert's SVG escapes its text; ids are prefixed so several SVGs can share the page.
-    views = {id(chart): (index, Markup(_prefix_svg_ids(chart.svg, f"c{index}-"))) for index, chart in enumerate(charts)}
+    views = {
+        id(chart): (index, Markup(_prefix_svg_ids(chart.svg, f"c{index}-")))
+        for index, chart in enumerate(charts)
+    }
     environment.globals["chart_view"] = lambda chart: views[id(chart)]
     return environment.get_template(TEMPLATE_NAME).render(
         title=title,
@@ -1139,18 +1533,28 @@ class Report:
         return sum(section.charts() for section in self.sections)
 
 
-def build_report(results_dir: str | Path, config: dict, previous: dict | None = None,
-                 workflow_dir: str | Path | None = None) -> Report:  # fmt: skip
+def build_report(
+    results_dir: str | Path,
+    config: dict,
+    previous: dict | None = None,
+    workflow_dir: str | Path | None = None,
+) -> Report:
     """Read every available stage output under ``results_dir`` and render the page."""
     started = dt.datetime.now(dt.timezone.utc)
     inputs = Inputs(results_dir)
     workflow_dir = Path(workflow_dir) if workflow_dir else Path(__file__).resolve().parents[2]
-    body = [assemble(*spec, inputs, config, intro=INTROS.get(spec[0], "").format(**config) or None) for spec in SECTIONS]
+    body = [
+        assemble(*spec, inputs, config, intro=INTROS.get(spec[0], "").format(**config) or None)
+        for spec in SECTIONS
+    ]
     body.append(provenance_section(inputs, config, workflow_dir, started))
     changes = describe_changes(previous, inputs.checksums, config_digest(config))
     sections = [summary_section(inputs, config, changes), *body]
-    html = render_html(sections, config.get("report", {}).get("title", "emocue report"),
-                       started.strftime("%Y-%m-%d %H:%M UTC"))  # fmt: skip
+    html = render_html(
+        sections,
+        config.get("report", {}).get("title", "emocue report"),
+        started.strftime("%Y-%m-%d %H:%M UTC"),
+    )
     return Report(sections=sections, html=html, checksums=dict(sorted(inputs.checksums.items())))
 
 
@@ -1159,7 +1563,12 @@ def sidecar_path(report_path: str | Path) -> Path:
     return report_path.with_name(report_path.name.removesuffix(".html") + SIDECAR_SUFFIX)
 
 
-def write_report(results_dir: str | Path, config: dict, output: str | Path, workflow_dir: str | Path | None = None) -> Report:
+def write_report(
+    results_dir: str | Path,
+    config: dict,
+    output: str | Path,
+    workflow_dir: str | Path | None = None,
+) -> Report:
     """Build the report, write it and its checksum sidecar (read first: the previous state)."""
     output = Path(output)
     sidecar = sidecar_path(output)
@@ -1167,11 +1576,21 @@ def write_report(results_dir: str | Path, config: dict, output: str | Path, work
     report = build_report(results_dir, config, previous=previous, workflow_dir=workflow_dir)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report.html, encoding="utf-8")
-    sidecar.write_text(json.dumps({
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "config_sha256": config_digest(config),
-        "inputs": report.checksums,
-    }, indent=1))  # fmt: skip
-    log.info("report: %s (%.1f MB, %d tables, %d charts)", output, output.stat().st_size / 1e6,
-             report.n_tables, report.n_charts)  # fmt: skip
+    sidecar.write_text(
+        json.dumps(
+            {
+                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "config_sha256": config_digest(config),
+                "inputs": report.checksums,
+            },
+            indent=1,
+        )
+    )
+    log.info(
+        "report: %s (%.1f MB, %d tables, %d charts)",
+        output,
+        output.stat().st_size / 1e6,
+        report.n_tables,
+        report.n_charts,
+    )
     return report

@@ -17,11 +17,6 @@ ATTENTION_CHART_FILES = {
 }
 
 
-def blstmatt_fold_files(name):
-    """`name` in the BLSTMATT run folder of every fold, for the job's {seed}."""
-    return expand(f"{blstmatt_run_dir('{fold}', '{{seed}}')}/{RUN_FILES[name]}", fold=FOLDS)
-
-
 rule attention_stats:
     input:
         attention=blstmatt_fold_files("attention"),
@@ -50,7 +45,9 @@ rule attention_plots:
            ("phones", "words", "utterances", "tests", "phone_ranking", "word_importance")},
         attention=blstmatt_fold_files("attention"),
     output:
-        **ATTENTION_CHART_FILES,
+        # the SVGs are flagged for `snakemake --report` (the report() call must not start a line)
+        **{name: (report(path, category="Attention") if name.endswith("_svg") else path)
+           for name, path in ATTENTION_CHART_FILES.items()},
         utterance_dir=directory(f"{ATTENTION_DIR}/charts/utterances"),
         utterance_index=f"{ATTENTION_DIR}/charts/utterance_charts.parquet",
     log:

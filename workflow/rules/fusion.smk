@@ -1,17 +1,7 @@
 # fusion: BLSTMATT + CSA log-linear fusion (SYSComb) per fold and seed, with the CSA context and the
 # weight chosen on validation, significance of every system pair, and the paper's Table 1.
-# Needs sweep.smk (run folders, sweep table) included first.
+# Needs sweep.smk (the sweep table) included first.
 
-FUSION_RUNS = [
-    {
-        "fold": fold,
-        "seed": seed,
-        "blstmatt_dir": blstmatt_run_dir(fold, seed),
-        "csa_dirs": {context: csa_run_dir(context, fold, seed) for context in CONTEXTS},
-    }
-    for fold in FOLDS
-    for seed in SEEDS
-]
 FUSION_OUTPUTS = {
     "selection": f"{RESULTS}/fusion/selection.parquet",
     "weight_curve": f"{RESULTS}/fusion/weight_curve.parquet",
@@ -24,14 +14,6 @@ FUSION_OUTPUTS = {
     "table1_markdown": f"{RESULTS}/fusion/table1.md",
     "table1_html": report(f"{RESULTS}/fusion/table1.html", category="Table 1"),  # snakemake --report
 }
-
-
-def fusion_run_files(name):
-    files = []
-    for run in FUSION_RUNS:
-        files.append(f"{run['blstmatt_dir']}/{name}")
-        files += [f"{directory}/{name}" for directory in run["csa_dirs"].values()]
-    return files
 
 
 rule fuse_systems:

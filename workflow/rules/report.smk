@@ -1,33 +1,21 @@
 # The report stage: one self-contained HTML page built from every stage output that the configured
-# stages produce (see emocue.report). Template and library changes rerun only this rule.
-import glob
+# stages produce (see emocue.report).
 from pathlib import Path
 
-REPORT_SOURCES = sorted(
-    str(path)
-    for folder in (Path(workflow.current_basedir).parent / "templates",)
-    for path in folder.iterdir()
-    if path.name.startswith("report")
-) + [str(Path(workflow.current_basedir).parent / "emocue" / "report.py")]
-
-
-def report_inputs(wildcards):
-    """Every other stage's targets, plus the benchmark files that exist (run time per rule)."""
-    stage_outputs = [
-        target for stage, targets in STAGE_TARGETS.items() if stage != "report" for target in targets
-    ]
-    benchmarks_dir = os.path.dirname(benchmark_path("build_report"))  # results/benchmarks/build_report
-    benchmarks = [
-        path
-        for path in sorted(glob.glob(f"{os.path.dirname(benchmarks_dir)}/**/*.tsv", recursive=True))
-        if not path.startswith(benchmarks_dir + "/")
-    ]
-    return stage_outputs + benchmarks
+# Template files and the library module are inputs, so editing them reruns (only) build_report.
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
+REPORT_SOURCES = [
+    *sorted(str(path) for path in (WORKFLOW_DIR / "templates").glob("report*")),
+    str(WORKFLOW_DIR / "emocue" / "report.py"),
+]
 
 
 rule build_report:
     input:
-        report_inputs,
+        # Every other stage's targets (looked up when the DAG is built, so include order does not
+        # matter). Benchmark files are read but not declared: they exist only after their jobs
+        # ran, so declaring them would change this job's input set between runs.
+        lambda wildcards: [t for stage, ts in STAGE_TARGETS.items() if stage != "report" for t in ts],
         sources=REPORT_SOURCES,
     output:
         report(
@@ -40,8 +28,9 @@ rule build_report:
     benchmark:
         benchmark_path("build_report")
     params:
-        results=RESULTS,
-        workflow_dir=workflow.basedir,
+        results=lambda wildcards, output: os.path.dirname(output[0]),
+        # the checkout holding emocue/report.py: its git commit goes into the provenance section
+        workflow_dir=lambda wildcards, input: str(Path(input.sources[-1]).parents[2]),
     conda:
         "../../envs/stats.yaml"
     script:

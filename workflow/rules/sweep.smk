@@ -1,20 +1,6 @@
 # sweep: the CSA context-length sweep table. The per-context CSA training jobs (one per context,
 # fold and seed, in train.smk) run in parallel; this job only collects their predictions into one
 # table (context, fold, seed, WA/UA/macro-F1 with CIs, utterances kept / left out) and a summary.
-# Needs train.smk (csa_run_dir, blstmatt_run_dir) included first.
-import itertools
-
-
-SWEEP_RUNS = [
-    {"context": context, "fold": fold, "seed": seed}
-    for context, fold, seed in itertools.product(CONTEXTS, FOLDS, SEEDS)
-]
-
-
-def csa_run_files(name):
-    return [f"{csa_run_dir(**run)}/{name}" for run in SWEEP_RUNS]
-
-
 rule sweep_table:
     input:
         test_predictions=csa_run_files("predictions.parquet"),
@@ -28,7 +14,7 @@ rule sweep_table:
     benchmark:
         benchmark_path("sweep_table")
     params:
-        runs=SWEEP_RUNS,
+        runs=CSA_RUNS,
         classes=CLASSES,
         bootstrap=config["fusion"]["bootstrap"],
     threads: 1

@@ -3,43 +3,6 @@
 # weights. A killed job (Slurm time limit, preemption, Ctrl-C) resumes from its checkpoint.pt when
 # rerun (`snakemake --rerun-incomplete`). Run folders are documented in docs/outputs.md ("train").
 
-# Output files of a run folder (emocue.train.OUTPUT_FILES; the rule script checks they agree).
-RUN_FILES = {
-    "model": "model.pt",
-    "history": "history.parquet",
-    "predictions": "predictions.parquet",
-    "val_predictions": "val_predictions.parquet",
-    "metrics": "metrics.json",
-    "attention": "attention.parquet",
-    "chunk_predictions": "chunk_predictions.parquet",
-}
-
-
-def blstmatt_run_dir(fold, seed):
-    return f"{RESULTS}/train/blstmatt/{fold}/seed{seed}"
-
-
-def csa_run_dir(context, fold, seed):
-    return f"{RESULTS}/train/csa/C{context}/{fold}/seed{seed}"
-
-
-def run_outputs(run_dir, model_specific):
-    """The named output files of one run folder (model-independent ones + `model_specific`)."""
-    names = ["model", "history", "predictions", "val_predictions", "metrics", model_specific]
-    return {name: f"{run_dir}/{RUN_FILES[name]}" for name in names}
-
-
-def run_settings(model):
-    """The settings a run's results depend on. As params they make Snakemake rerun exactly the jobs
-    of a model whose settings changed; Slurm-only keys and the lists that fan out into separate jobs
-    (seeds, CSA contexts) are left out, so changing those reruns nothing that exists."""
-    not_results = {"threads", "gpus", "mem_mb", "runtime", "seeds", "contexts"}
-    return {
-        section: {key: value for key, value in config[section].items() if key not in not_results}
-        for section in (model, "train", "split")
-    } | {"normalisation": config["features"]["normalisation"], "classes": CLASSES}
-
-
 rule train_blstmatt:
     input:
         manifests=expand(f"{RESULTS}/corpus/{{session}}.parquet", session=SESSIONS),
