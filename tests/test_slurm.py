@@ -150,7 +150,7 @@ def test_profile_submits_jobs_to_slurm_and_gpu_resource_becomes_gpus(slurm_clust
 TRAIN_RULES = {"train_blstmatt", "train_csa"}
 
 
-def slurm_config(tmp_path: Path, **train) -> Path:
+def slurm_config(tmp_path: Path, blstmatt: dict | None = None, **train) -> Path:
     """tests/data/tiny.yaml with training jobs asking Slurm for one GPU (plus `train` overrides).
 
     train.gpus and train.mem_mb only shape the Slurm request, so outputs must equal a local run of
@@ -158,6 +158,7 @@ def slurm_config(tmp_path: Path, **train) -> Path:
     """
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["train"].update({"gpus": 1, "mem_mb": 2000, **train})
+    config["blstmatt"].update(blstmatt or {})
     path = tmp_path / "tiny_slurm.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -222,7 +223,10 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(slurm_tiny_run, slur
     """scancel a training job after its first epoch; the next `snakemake --profile slurm` resumes it."""
     workdir = slurm_tiny_run.workdir
     epochs = 6
-    configfile = slurm_config(workdir, max_epochs=epochs, early_stopping_patience=epochs)
+    # A wider BLSTM makes an epoch take seconds, so the cancel lands mid-run even on an idle
+    # machine (the tiny model can train all its epochs before squeue + scancel come round).
+    configfile = slurm_config(workdir, blstmatt={"hidden_size": 256},
+                              max_epochs=epochs, early_stopping_patience=epochs)
     run_dir = workdir / "results" / "train" / "blstmatt" / "Session5" / "seed1"
     target = str(run_dir.relative_to(workdir) / "metrics.json")
     # The target goes first: --configfile takes every following word as a config file.
