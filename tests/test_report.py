@@ -451,3 +451,14 @@ def test_iemocap_scale_report_stays_under_size_budget(tmp_path, config):
     size = (results / "report.html").stat().st_size
     assert built.n_charts >= 4
     assert size <= 10e6, f"report is {size / 1e6:.1f} MB"
+
+
+def test_verdict_names_both_circular_shift_variants():
+    """The plain circular shift does not control a shared position trend: the verdict must not
+    claim it does, and must quote the position-adjusted p-value beside it."""
+    paired = {"pvalue": 0.01, "effect_size": 0.4, "ci_low": 0.1, "ci_high": 0.6, "n": 43,
+              "effect_size_name": "rank-biserial r"}
+    text = report.verdict_text(paired, {"pvalue": 0.004}, {"pvalue": 0.3})
+    assert text.startswith("attention is higher on vowels")
+    assert "vowel placement" not in text
+    assert "p = 0.004" in text and "position: p = 0.3" in text

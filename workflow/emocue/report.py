@@ -1368,20 +1368,24 @@ def stage_verdict(inputs: Inputs, config: dict) -> list:
         tests = inputs.table(
             f"{folder}/tests.parquet",
             "attention",
-            ["test", "variant", "group_type", "pvalue", "effect_size"],
+            ["test", "variant", "group_type", "alternative", "pvalue", "effect_size"],
         )
-        overall = tests.filter(pl.col("group_type") == "all", pl.col("variant") == "raw")
-        paired = overall.filter(pl.col("test") == "vowel_vs_consonant")
+        overall = tests.filter(pl.col("group_type") == "all")
+        paired = overall.filter(pl.col("test") == "vowel_vs_consonant", pl.col("variant") == "raw")
         if paired.height == 0:
             raise BadInput(
                 f"results/{folder}/tests.parquet has no overall raw vowel_vs_consonant row"
             )
+        one_sided_shift = overall.filter(
+            pl.col("test") == "circular_shift", pl.col("alternative") == "greater"
+        )
         blocks.append(
             Paragraph(
                 f"Vowels vs consonants ({label}): "
                 + verdict_text(
                     paired.row(0, named=True),
-                    _first(overall.filter(pl.col("test") == "circular_shift")),
+                    _first(one_sided_shift.filter(pl.col("variant") == "raw")),
+                    _first(one_sided_shift.filter(pl.col("variant") == "position_adjusted")),
                 )
             )
         )
@@ -1392,8 +1396,14 @@ def _first(frame: pl.DataFrame) -> dict | None:
     return frame.row(0, named=True) if frame.height else None
 
 
-def verdict_text(paired: dict, shift: dict | None, alpha: float = 0.05) -> str:
-    """One sentence: direction (if p < alpha), effect size with CI, p, and the circular-shift p."""
+def verdict_text(
+    paired: dict, shift: dict | None, adjusted_shift: dict | None = None, alpha: float = 0.05
+) -> str:
+    """One sentence: direction (if p < alpha), effect size with CI, p, and the circular-shift p's.
+
+    The plain circular shift keeps each curve's autocorrelation but not a position trend shared
+    by all utterances; only its position-adjusted variant controls for that (README: Attention).
+    """
     effect = paired["effect_size"]
     if paired["pvalue"] < alpha:
         claim = f"attention is {'higher' if effect > 0 else 'lower'} on vowels than on consonants"
@@ -1405,7 +1415,9 @@ def verdict_text(paired: dict, shift: dict | None, alpha: float = 0.05) -> str:
         f"{paired.get('effect_size_name', 'effect size')} {effect:+.2f} {ci}, p = {fmt_pvalue(paired['pvalue'])})"
     )
     if shift is not None:
-        text += f"; circular-shift null (controls for autocorrelation and vowel placement): p = {fmt_pvalue(shift['pvalue'])}"
+        text += f"; circular-shift null (keeps attention's autocorrelation), vowels higher: p = {fmt_pvalue(shift['pvalue'])}"
+    if adjusted_shift is not None:
+        text += f"; the same after removing the common trend over position: p = {fmt_pvalue(adjusted_shift['pvalue'])}"
     return text + "."
 
 
