@@ -218,6 +218,7 @@ def test_synthetic_report_in_chromium(tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_tiny_run_report_in_chromium(tiny_run):
     """The acceptance check: the report of the real tiny end-to-end run (`rule all`)."""

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 from conftest import REPO, run_snakemake
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_rule_all_ends_in_the_report(tiny_run):
