@@ -61,7 +61,8 @@ def all_targets():
 
 
 # ---- training run folders: train.smk writes them; sweep, fusion and attention read them ---------
-# Output files of a run folder (emocue.train.OUTPUT_FILES; the rule script checks they agree).
+# Output files of a run folder (emocue.train.OUTPUT_FILES; the rule script checks they agree —
+# importing emocue.train here would load torch at every Snakemake start-up).
 RUN_FILES = {
     "model": "model.pt",
     "history": "history.parquet",
@@ -106,7 +107,8 @@ CSA_RUNS = [
 
 
 def csa_run_files(name):
-    return [f"{csa_run_dir(**run)}/{name}" for run in CSA_RUNS]
+    """`name` (a RUN_FILES key) of every CSA run, in CSA_RUNS order."""
+    return [f"{csa_run_dir(**run)}/{RUN_FILES[name]}" for run in CSA_RUNS]
 
 
 # Per fold and seed: the BLSTMATT run and every CSA context run that fusion combines.
@@ -123,11 +125,9 @@ FUSION_RUNS = [
 
 
 def fusion_run_files(name):
-    files = []
-    for run in FUSION_RUNS:
-        files.append(f"{run['blstmatt_dir']}/{name}")
-        files += [f"{directory}/{name}" for directory in run["csa_dirs"].values()]
-    return files
+    """`name` (a RUN_FILES key) of every run that fusion combines: BLSTMATT and each CSA context."""
+    blstmatt = [f"{blstmatt_run_dir(fold, seed)}/{RUN_FILES[name]}" for fold in FOLDS for seed in SEEDS]
+    return blstmatt + csa_run_files(name)
 
 
 def blstmatt_fold_files(name):

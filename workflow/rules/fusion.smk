@@ -19,8 +19,8 @@ FUSION_OUTPUTS = {
 rule fuse_systems:
     input:
         sweep=rules.sweep_table.output.sweep,
-        test_predictions=fusion_run_files("predictions.parquet"),
-        val_predictions=fusion_run_files("val_predictions.parquet"),
+        test_predictions=fusion_run_files("predictions"),
+        val_predictions=fusion_run_files("val_predictions"),
     output:
         **FUSION_OUTPUTS,
     log:

@@ -3,9 +3,9 @@
 # table (context, fold, seed, WA/UA/macro-F1 with CIs, utterances kept / left out) and a summary.
 rule sweep_table:
     input:
-        test_predictions=csa_run_files("predictions.parquet"),
-        val_predictions=csa_run_files("val_predictions.parquet"),
-        metrics=csa_run_files("metrics.json"),
+        test_predictions=csa_run_files("predictions"),
+        val_predictions=csa_run_files("val_predictions"),
+        metrics=csa_run_files("metrics"),
     output:
         sweep=f"{RESULTS}/sweep/sweep.parquet",
         summary=f"{RESULTS}/sweep/sweep_summary.parquet",
