@@ -32,7 +32,7 @@ import polars as pl
 from praatio import textgrid as praat_textgrid
 
 from emocue.features import FbankOptions
-from emocue.phones import SILENCE, phone_class
+from emocue.phones import is_silence, phone_class
 
 log = logging.getLogger("emocue.align")
 
@@ -159,6 +159,12 @@ def read_textgrid(path: str | Path) -> Alignment:
     return Alignment(tiers["words"], tiers["phones"], float(grid.minTimestamp), float(grid.maxTimestamp))
 
 
+def textgrid_folder(textgrid_dir: str | Path, session: str | None = None) -> Path:
+    """Where a session's TextGrids are: ``<dir>/<session>`` when that folder exists, else ``<dir>``."""
+    root = Path(textgrid_dir)
+    return root / session if session and (root / session).is_dir() else root
+
+
 def index_textgrids(textgrid_dir: str | Path, session: str | None = None) -> dict[str, Path]:
     """Map utterance id -> TextGrid path for the layouts the workflow accepts.
 
@@ -166,9 +172,7 @@ def index_textgrids(textgrid_dir: str | Path, session: str | None = None) -> dic
     folders ``<dir>/[<session>/]<speaker>/<utt_id>.TextGrid``. The session's folder is preferred
     when it exists. Two files for one utterance is an error (which one was meant is unknowable).
     """
-    root = Path(textgrid_dir)
-    if session and (root / session).is_dir():
-        root = root / session
+    root = textgrid_folder(textgrid_dir, session)
     found: dict[str, Path] = {}
     duplicates = defaultdict(list)
     for path in sorted(root.rglob("*.TextGrid")):
@@ -209,11 +213,15 @@ QA_SCHEMA = {
 OOV_SCHEMA = {"word": pl.String, "count": pl.Int32, "n_utterances": pl.Int32, "utt_ids": pl.List(pl.String)}
 
 
+def _holds(word: Interval, phone: Interval) -> bool:
+    """The phone-in-word rule: a word holds the phones whose midpoint lies in it."""
+    return word.start_s <= (phone.start_s + phone.end_s) / 2 < word.end_s
+
+
 def _containing_word(words: tuple[Interval, ...], phone: Interval) -> int | None:
     """Index of the word interval holding the phone's midpoint (None in silence)."""
-    midpoint = (phone.start_s + phone.end_s) / 2
     for i, word in enumerate(words):
-        if word.start_s <= midpoint < word.end_s:
+        if _holds(word, phone):
             return i if word.label else None
     return None
 
@@ -224,9 +232,7 @@ def oov_words(alignment: Alignment) -> list[str]:
     for word in alignment.words:
         if not word.label:
             continue
-        inside = [
-            p.label.lower() for p in alignment.phones if word.start_s <= (p.start_s + p.end_s) / 2 < word.end_s
-        ]
+        inside = [p.label.lower() for p in alignment.phones if _holds(word, p)]
         unknown_phones = inside and all(label in UNKNOWN_WORD_PHONES for label in inside)
         if word.label.lower() in UNKNOWN_WORD_LABELS or unknown_phones:
             oovs.append(word.label)
@@ -337,7 +343,7 @@ def build_session_tables(
             record(utt, False, TEXTGRID_UNREADABLE, oovs=dictionary_oovs)
             continue
         oovs = dictionary_oovs if known_oovs is not None else oov_words(alignment)
-        speech_phones = [p for p in alignment.phones if phone_class(p.label) != SILENCE]
+        speech_phones = [p for p in alignment.phones if not is_silence(p.label)]
         n_words = sum(1 for w in alignment.words if w.label)
         mismatch = alignment.end_s - utt.duration_s
         if not speech_phones:
@@ -788,8 +794,7 @@ def align_input_files(config: Mapping, session: str, results: str = "results") -
     align_config, mfa = config["align"], config["align"]["mfa"]
     if align_config["backend"] == "textgrid":
         if config["corpus"]["type"] != "demo":
-            root = Path(align_config["textgrid_dir"])
-            folder = root / session if (root / session).is_dir() else root
+            folder = textgrid_folder(align_config["textgrid_dir"], session)
             inputs["textgrids"] = sorted(str(path) for path in folder.rglob("*.TextGrid"))
     elif mfa["mode"] == "train":
         trained = mfa_train_outputs(results)

@@ -114,10 +114,14 @@ def _visible_dirs(folder: Path) -> list[Path]:
         return sorted(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
+def _iemocap_wavs(wav_root: Path) -> list[Path]:
+    """The sentence wavs under `<session>/sentences/wav/<dialog>/`."""
+    return [wav for dialog in _visible_dirs(wav_root) for wav in _visible_files(dialog, ".wav")]
+
+
 def iemocap_session_files(session_dir: Path) -> list[Path]:
     """The wavs, EmoEvaluation and transcription files of one IEMOCAP session folder."""
-    wavs = [wav for dialog in _visible_dirs(session_dir / "sentences" / "wav")
-            for wav in _visible_files(dialog, ".wav")]
+    wavs = _iemocap_wavs(session_dir / "sentences" / "wav")
     evaluations = _visible_files(session_dir / "dialog" / "EmoEvaluation", ".txt")
     transcripts = _visible_files(session_dir / "dialog" / "transcriptions", ".txt")
     return evaluations + transcripts + wavs
@@ -202,8 +206,7 @@ def read_iemocap_session(root: Path, session: str) -> list[Candidate]:
 
 
 def _report_unlabelled_wavs(wav_root: Path, labelled: dict[str, str], session: str) -> None:
-    unlabelled = [wav.name for dialog in _visible_dirs(wav_root) for wav in _visible_files(dialog, ".wav")
-                  if wav.stem not in labelled]
+    unlabelled = [wav.name for wav in _iemocap_wavs(wav_root) if wav.stem not in labelled]
     if unlabelled:  # IEMOCAP labels every sentence wav; extra files are listed, not used
         log.warning("%s: %d wav file(s) have no EmoEvaluation line and are not used: %s",
                     session, len(unlabelled), ", ".join(unlabelled[:20]) + (" …" if len(unlabelled) > 20 else ""))

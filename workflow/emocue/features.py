@@ -15,12 +15,16 @@ says (speaker | utterance | none).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -296,10 +300,6 @@ def normalise(features: FeatureSet, mode: str, stats: pl.DataFrame | None = None
 def write_session_features(manifest_path: str | Path, features_path: str | Path, stats_path: str | Path,
                            options: FbankOptions = FbankOptions()) -> FeatureSet:
     """Rule extract_features: features of every manifest utterance (manifest order) and speaker stats."""
-    import logging
-    import time
-
-    log = logging.getLogger(__name__)
     manifest = pl.read_parquet(manifest_path)
     started = time.perf_counter()
     features = extract_features(manifest["audio_path"].to_list(), manifest["utt_id"].to_list(), options)
