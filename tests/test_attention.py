@@ -155,6 +155,18 @@ def test_stage_tables_and_left_out():
     assert tables.word_importance.columns[:3] == ["word", "emotion", "n_tokens"]
 
 
+def test_phone_ranking_is_reproducible():
+    """Same inputs and seed, same CIs: the per-utterance values the bootstrap indexes keep their order."""
+    sim = simulate(SimulationSpec(n_utterances=120, vowel_effect=0.2), seed=3)
+    curves = attention.curves_from_table(sim.attention)
+    meta = sim.manifest.select("utt_id", pl.col("label").alias("emotion"))
+    phones = attention.map_tokens(curves, sim.intervals, meta, "phone")
+    settings = attention.AttentionSettings(n_shifts=10, n_bootstrap=200)
+    first = attention.phone_ranking(curves, phones, settings)
+    for _ in range(3):
+        assert attention.phone_ranking(curves, phones, settings).equals(first, null_equal=True)
+
+
 def test_no_analysable_utterance_is_an_error():
     sim = simulate(SimulationSpec(n_utterances=5), seed=0)
     inputs = stage_inputs(sim)

@@ -34,10 +34,10 @@ import numpy as np
 import polars as pl
 
 from emocue import stats
+from emocue.phones import ARPABET_STRESS, CONSONANT, VOWEL
 
 log = logging.getLogger(__name__)
 
-VOWEL, CONSONANT = "vowel", "consonant"
 # Per-frame class codes used by the vectorised statistics (silence/other/unaligned frames: 0).
 CLASS_CODES = {VOWEL: 1, CONSONANT: 2}
 N_CODES = 3
@@ -90,11 +90,13 @@ class Curves:
         """a_t = α_t · T, flat (N,)."""
         return self.weights * np.repeat(self.lengths, self.lengths)
 
+    def frame_index(self) -> np.ndarray:
+        """(N,) frame t of every frame within its utterance (0..T−1)."""
+        return np.arange(self.offsets[-1]) - np.repeat(self.offsets[:-1], self.lengths)
+
     def relative_position(self) -> np.ndarray:
         """(N,) frame centre as a fraction of the utterance, (t + 0.5) / T."""
-        lengths = np.repeat(self.lengths, self.lengths)
-        within = np.arange(self.offsets[-1]) - np.repeat(self.offsets[:-1], self.lengths)
-        return (within + 0.5) / lengths
+        return (self.frame_index() + 0.5) / np.repeat(self.lengths, self.lengths)
 
 
 def curves_from_table(attention: pl.DataFrame) -> Curves:
@@ -189,7 +191,7 @@ def map_tokens(curves: Curves, intervals: pl.DataFrame, utterances: pl.DataFrame
     if tier == "phone":
         tokens = tokens.with_columns(
             pl.col("label").alias("phone"),
-            pl.col("label").str.replace(r"^([A-Z]+)[012]$", "$1").alias("phone_base"),
+            pl.col("label").str.replace(ARPABET_STRESS.pattern, "$1").alias("phone_base"),
             pl.col("word").str.to_lowercase(),
         )
         label_columns = ["phone", "phone_base", "phone_class", "word", "word_index"]
@@ -303,8 +305,7 @@ def circular_shift_test(curves: Curves, differences: np.ndarray, utt_pos: np.nda
     utt_pos = utt_pos[np.isfinite(differences[curves.offsets[:-1][utt_pos]])]
     n = int(utt_pos.size)
     if n == 0:
-        return stats.TestResult(name, float("nan"), float("nan"), float("nan"),
-                                "mean_vowel_minus_consonant", float("nan"), float("nan"), 0)
+        return stats.TestResult.undefined(name, "mean_vowel_minus_consonant", 0)
     starts, lengths = curves.offsets[:-1][utt_pos], curves.lengths[utt_pos]
     observed_per_utt = differences[starts]
     observed = float(observed_per_utt.mean())
@@ -357,6 +358,14 @@ def _groups(utterances: pl.DataFrame) -> Iterable[tuple[str, str, pl.DataFrame]]
             yield column, str(key[0]).lower(), rows
 
 
+def _emotion_groups(utterances: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
+    """(group_type, group, rows): everything, then per emotion (labels as written)."""
+    return [("all", "all", utterances)] + [
+        ("emotion", str(key[0]), rows)
+        for key, rows in utterances.group_by("emotion", maintain_order=True)
+    ]
+
+
 def vowel_consonant_tests(utterances: pl.DataFrame, settings: AttentionSettings) -> list[dict]:
     """Test 1: paired Wilcoxon (raw and position-adjusted) per group, plus between-group tests."""
     paired = utterances.filter(pl.col("paired"))
@@ -392,12 +401,9 @@ def circular_shift_tests(curves: Curves, classes: np.ndarray, utterances: pl.Dat
     attention = curves.normalised()
     variants = {"raw": attention,
                 "position_adjusted": position_adjusted(curves, attention, settings.position_bins)}
+    groups = _emotion_groups(utterances)
     for variant, values in variants.items():
         differences = rotation_differences(curves, values, classes)
-        groups = [("all", "all", utterances)] + [
-            ("emotion", str(key[0]), rows_) for key, rows_ in
-            utterances.group_by("emotion", maintain_order=True)
-        ]
         for group_type, group, subset in groups:
             # Same seed for both alternatives: one null distribution, two p-values.
             for alternative in (GREATER, "two-sided"):
@@ -412,15 +418,11 @@ def circular_shift_tests(curves: Curves, classes: np.ndarray, utterances: pl.Dat
 
 def mass_share_tests(utterances: pl.DataFrame, settings: AttentionSettings) -> list[dict]:
     """Test 3 for all utterances and per emotion."""
-    paired = utterances.filter(pl.col("paired"))
-    groups = [("all", "all", paired)] + [
-        ("emotion", str(key[0]), rows) for key, rows in paired.group_by("emotion", maintain_order=True)
-    ]
     return [
         _row("mass_vs_time_share", "raw", group_type, group, "two-sided", mass_share_test(
             subset["vowel_mass_share"].to_numpy(), subset["vowel_time_share"].to_numpy(),
             settings.n_bootstrap, settings.seed_for("mass", group_type, group)))
-        for group_type, group, subset in groups
+        for group_type, group, subset in _emotion_groups(utterances.filter(pl.col("paired")))
     ]
 
 
@@ -473,7 +475,8 @@ def phone_ranking(curves: Curves, phones: pl.DataFrame, settings: AttentionSetti
     codes = frame_codes(curves, speech, speech["phone_base"].replace_strict(code_of).to_numpy())
     observed, null, _ = phone_rotation_null(curves, curves.normalised(), codes, len(code_of) + 1,
                                             settings.n_shifts, settings.seed_for("phone_rotation"))
-    per_utt = speech.group_by("phone_base", "utt_id").agg(
+    # Ordered groups: the bootstrap draws index into ``values``, so its order must not vary by run.
+    per_utt = speech.group_by("phone_base", "utt_id", maintain_order=True).agg(
         ((pl.col("mean_attention") * pl.col("n_frames")).sum() / pl.col("n_frames").sum())
         .alias("value"),
         pl.len().alias("n_tokens"),

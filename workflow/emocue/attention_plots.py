@@ -16,12 +16,13 @@ import altair as alt
 import numpy as np
 import polars as pl
 
-from emocue.attention import CONSONANT, VOWEL
+from emocue.align import FRAME_LENGTH_S, FRAME_SHIFT_S
+from emocue.phones import CONSONANT, VOWEL
 
 log = logging.getLogger(__name__)
 alt.data_transformers.disable_max_rows()
 
-FRAME_SHIFT_S, FRAME_CENTRE_S = 0.010, 0.0125
+FRAME_CENTRE_S = FRAME_LENGTH_S / 2  # frame t's centre: t · shift + window / 2 (the align rule)
 CLASS_COLOURS = alt.Scale(domain=[VOWEL, CONSONANT], range=["#d95f02", "#1b9e77"])
 WIDTH = 640
 

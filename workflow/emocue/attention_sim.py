@@ -78,11 +78,9 @@ class Simulation:
 
     @cached_property
     def attention(self) -> pl.DataFrame:
-        within = np.arange(self.curves.offsets[-1]) - np.repeat(self.curves.offsets[:-1],
-                                                                self.curves.lengths)
         return pl.DataFrame({
             "utt_id": np.repeat(self.curves.utt_ids, self.curves.lengths),
-            "frame": within.astype(np.int32),
+            "frame": self.curves.frame_index().astype(np.int32),
             "weight": self.curves.weights.astype(np.float32),
         })
 

@@ -27,6 +27,12 @@ class TestResult:
     def as_row(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def undefined(cls, name: str, effect_size_name: str, n: int) -> TestResult:
+        """The result of a test its data cannot support: every number NaN."""
+        nan = float("nan")
+        return cls(name, nan, nan, nan, effect_size_name, nan, nan, n)
+
 
 def bootstrap_ci(
     statistic: Callable[[np.ndarray], np.ndarray],
@@ -40,9 +46,17 @@ def bootstrap_ci(
     ``statistic`` takes an index matrix (n_resamples, n) and returns one value per row, so callers
     vectorise over resamples instead of looping.
     """
-    values = bootstrap_distribution(statistic, n, n_resamples, seed)
+    return _percentile_interval(bootstrap_distribution(statistic, n, n_resamples, seed), confidence)
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of the finite ``values`` (NaN, NaN when none is finite)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.nanquantile(values, [alpha, 1.0 - alpha])
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
     return float(low), float(high)
 
 
@@ -144,16 +158,6 @@ def paired_bootstrap_difference(
 # resamples at once (ranks along axis 1 of an (R, n) matrix).
 
 
-def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def resampled_ranks(values: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks of ``values[indices]`` within each row (R, m), and each row's tie term.
 
@@ -211,14 +215,12 @@ def signed_rank_test(
     differences = differences[np.isfinite(differences)]
     n = int(differences.size)
     if n == 0 or np.all(differences == 0.0):
-        return TestResult(name, float("nan"), float("nan"), float("nan"), "rank_biserial",
-                          float("nan"), float("nan"), n)
+        return TestResult.undefined(name, "rank_biserial", n)
     result = wilcoxon(differences, alternative="two-sided")
     effect = float(signed_rank_biserial(differences)[0])
-    values = bootstrap_distribution(
-        lambda indices: signed_rank_biserial(differences, indices), n, n_resamples, seed
+    ci_low, ci_high = bootstrap_ci(
+        lambda indices: signed_rank_biserial(differences, indices), n, n_resamples, seed, confidence
     )
-    ci_low, ci_high = _percentile_interval(values, confidence)
     return TestResult(name, float(result.statistic), float(result.pvalue), effect,
                       "rank_biserial", ci_low, ci_high, n)
 
@@ -279,8 +281,7 @@ def kruskal_wallis(values: np.ndarray, groups: np.ndarray, n_resamples: int, see
     labels, codes = np.unique(groups, return_inverse=True)
     n = int(values.size)
     if labels.size < 2 or np.unique(values).size < 2:
-        return TestResult(name, float("nan"), float("nan"), float("nan"), "epsilon_squared",
-                          float("nan"), float("nan"), n)
+        return TestResult.undefined(name, "epsilon_squared", n)
     result = kruskal(*(values[codes == k] for k in range(labels.size)))
     effect = float(result.statistic) / (n - 1)
     indices = stratified_bootstrap_indices(codes, n_resamples, seed)
@@ -304,8 +305,7 @@ def mann_whitney(x: np.ndarray, y: np.ndarray, n_resamples: int, seed: int,
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     n = int(x.size + y.size)
     if x.size == 0 or y.size == 0:
-        return TestResult(name, float("nan"), float("nan"), float("nan"), "rank_biserial",
-                          float("nan"), float("nan"), n)
+        return TestResult.undefined(name, "rank_biserial", n)
     result = mannwhitneyu(x, y, alternative="two-sided")
     values = np.concatenate([x, y])
     in_x = np.arange(n) < x.size
