@@ -462,3 +462,19 @@ def test_verdict_names_both_circular_shift_variants():
     assert text.startswith("attention is higher on vowels")
     assert "vowel placement" not in text
     assert "p = 0.004" in text and "position: p = 0.3" in text
+
+
+def test_inputs_read_each_file_once(tmp_path, monkeypatch):
+    """Sections sharing an input (Table 1, tests.parquet, metrics.json) read and hash it once."""
+    pl.DataFrame({"a": [1, 2]}).write_parquet(tmp_path / "t.parquet")
+    inputs = report.Inputs(tmp_path)
+    hashed = []
+    remember = inputs.remember
+    monkeypatch.setattr(inputs, "remember", lambda path: hashed.append(path) or remember(path))
+    first = inputs.table("t.parquet", "x", ["a"])
+    assert inputs.table("t.parquet", "x") is first and len(hashed) == 1
+    assert list(inputs.checksums) == [f"{tmp_path.name}/t.parquet"]
+    with pytest.raises(report.BadInput, match=r"t.parquet lacks columns \['b'\]"):
+        inputs.table("t.parquet", "x", ["b"])
+    with pytest.raises(report.MissingInput, match="snakemake x"):
+        inputs.json("missing.json", "x")

@@ -162,11 +162,15 @@ class BadInput(ValueError):
 
 # ---- reading inputs (and remembering their checksums) --------------------------------------------
 class Inputs:
-    """Reads stage outputs under a results folder and records the sha256 of every file read."""
+    """Reads stage outputs under a results folder and records the sha256 of every file read.
+
+    Each file is read (and hashed) once; several sections asking for it share the parsed content.
+    """
 
     def __init__(self, results_dir: str | Path):
         self.results = Path(results_dir)
         self.checksums: dict[str, str] = {}
+        self._loaded: dict[str, Any] = {}
 
     def path(self, relative: str) -> Path:
         return self.results / relative
@@ -181,30 +185,31 @@ class Inputs:
     def display(self, path: Path) -> str:
         return str(Path(self.results.name) / path.relative_to(self.results))
 
-    def _require(self, relative: str, target: str) -> Path:
-        path = self.path(relative)
-        if not path.is_file():
-            raise MissingInput(self.display(path), target)
-        self.remember(path)
-        return path
+    def _load(self, relative: str, target: str, read: Callable[[Path], Any]) -> Any:
+        """``read(path)`` of an existing input; read and checksummed only the first time."""
+        if relative not in self._loaded:
+            path = self.path(relative)
+            if not path.is_file():
+                raise MissingInput(self.display(path), target)
+            self.remember(path)
+            self._loaded[relative] = read(path)
+        return self._loaded[relative]
 
     def table(self, relative: str, target: str, columns: Iterable[str] = ()) -> pl.DataFrame:
-        path = self._require(relative, target)
-        frame = pl.read_parquet(path)
+        frame = self._load(relative, target, pl.read_parquet)
         missing = [column for column in columns if column not in frame.columns]
         if missing:
             raise BadInput(
-                f"{self.display(path)} lacks columns {missing} (has {frame.columns}); "
-                "see docs/outputs.md for the contract"
+                f"{self.display(self.path(relative))} lacks columns {missing} "
+                f"(has {frame.columns}); see docs/outputs.md for the contract"
             )
         return frame
 
     def json(self, relative: str, target: str) -> Any:
-        with open(self._require(relative, target)) as handle:
-            return json.load(handle)
+        return self._load(relative, target, lambda path: json.loads(path.read_text()))
 
     def text(self, relative: str, target: str) -> str:
-        return self._require(relative, target).read_text()
+        return self._load(relative, target, Path.read_text)
 
     def glob(self, pattern: str) -> list[str]:
         """Relative paths (sorted) under the results folder matching ``pattern``."""
@@ -300,14 +305,18 @@ def _prefix_svg_ids(svg: str, prefix: str) -> str:
     return svg
 
 
+def _without_xml_declaration(svg: str) -> str:
+    """An SVG document as an element to inline in the page."""
+    return re.sub(r"^<\?xml[^>]*>\s*", "", svg)
+
+
 def chart_block(chart: alt.TopLevelMixin | dict, title: str, note: str | None = None) -> Chart:
     """A Chart block: the Vega-Lite spec (data inlined) plus its static SVG rendering."""
     import vl_convert
 
     spec = chart if isinstance(chart, dict) else chart.to_dict()
     svg = vl_convert.vegalite_to_svg(spec, vl_version=VEGA_LITE_VERSION)
-    svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
-    return Chart(title=title, spec=spec, svg=svg, note=note)
+    return Chart(title=title, spec=spec, svg=_without_xml_declaration(svg), note=note)
 
 
 def _unavailable_from(what: str, error: Exception) -> Unavailable:
@@ -402,25 +411,16 @@ def metrics_frame(found: list[tuple[Run, dict]]) -> pl.DataFrame:
             "n_test": int(metrics.get("n_test", 0)),
         }
         for name in ("wa", "ua", "macro_f1"):
-            value = metrics[name]
-            row[name] = float(value["value"] if isinstance(value, dict) else value)
-            row[f"{name}_ci_low"] = _ci(metrics, name, "ci_low")
-            row[f"{name}_ci_high"] = _ci(metrics, name, "ci_high")
+            row[name] = float(metrics[name])
+            for bound in ("_ci_low", "_ci_high"):
+                value = metrics.get(f"{name}{bound}")
+                row[f"{name}{bound}"] = None if value is None else float(value)
         left_out = metrics.get("n_left_out") or {}
         row["n_left_out_test"] = (
             int(left_out.get("test", 0)) if isinstance(left_out, dict) else int(left_out)
         )
         rows.append(row)
     return pl.DataFrame(rows, schema_overrides={"context": pl.Int64})
-
-
-def _ci(metrics: dict, name: str, bound: str) -> float | None:
-    """Metric CIs: `{"wa": {"value", "ci_low", "ci_high"}}` or flat `wa_ci_low` keys."""
-    value = metrics[name]
-    if isinstance(value, dict) and bound in value:
-        return float(value[bound])
-    flat = metrics.get(f"{name}_{bound}")
-    return None if flat is None else float(flat)
 
 
 # ---- section 2: data ------------------------------------------------------------------------------
@@ -499,7 +499,7 @@ def duration_histogram(frame: pl.DataFrame, classes: list[str], bin_s: float = 0
 
 
 def _dropped_blocks(inputs: Inputs, config: dict) -> list:
-    relatives = [rel for rel in inputs.glob("**/*.dropped.parquet")]
+    relatives = inputs.glob("**/*.dropped.parquet")
     if not relatives:
         return [Paragraph("Nothing was dropped or skipped: no stage wrote a dropped table.")]
     frame = inputs.tables(relatives, "corpus", ["utt_id", "reason"])
@@ -683,7 +683,6 @@ def system_summary(frame: pl.DataFrame) -> pl.DataFrame:
                 for m in ("wa", "ua", "macro_f1")
                 for s in ("", "_ci_low", "_ci_high")
             },
-            **{f"{m}_sd": pl.col(m).std() for m in ("wa", "ua")},
         )
         .sort(pl.col("model") != "blstmatt", "context")
     )
@@ -693,17 +692,16 @@ def system_summary(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _history_blocks(inputs: Inputs, config: dict) -> list:
+    columns = ["epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr"]
     frames = []
     for run in configured_runs(config):
         relative = f"{run.folder}/history.parquet"
         if inputs.path(relative).is_file():
-            history = inputs.table(
-                relative, "train", ["epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr"]
-            )
+            history = inputs.table(relative, "train", columns)
             frames.append(
-                history.select(
-                    "epoch", "train_loss", "val_loss", "val_wa", "val_ua", "lr"
-                ).with_columns(system=pl.lit(run.system), run=pl.lit(run.name))
+                history.select(columns).with_columns(
+                    system=pl.lit(run.system), run=pl.lit(run.name)
+                )
             )
     if not frames:
         raise MissingInput("results/train/**/history.parquet", "train")
@@ -746,28 +744,27 @@ def _history_blocks(inputs: Inputs, config: dict) -> list:
 
 def _confusion_blocks(inputs: Inputs, config: dict) -> list:
     found = load_run_metrics(inputs, config)
+    classes = list(config["corpus"]["classes"])
     rows = []
     for run, metrics in found:
-        classes = metrics.get("classes") or config["corpus"]["classes"]
+        names = metrics.get("classes") or classes
         for true_index, counts in enumerate(metrics["confusion"]):
-            total = sum(counts) or 1
             for pred_index, count in enumerate(counts):
                 rows.append(
                     {
                         "system": run.system,
-                        "true": classes[true_index],
-                        "pred": classes[pred_index],
+                        "true": names[true_index],
+                        "pred": names[pred_index],
                         "count": int(count),
-                        "recall": count / total,
                     }
                 )
+    # rows summed over folds and seeds; recall = each cell's share of its true class
     frame = (
         pl.DataFrame(rows)
         .group_by("system", "true", "pred")
         .agg(pl.col("count").sum())
         .with_columns(recall=pl.col("count") / pl.col("count").sum().over("system", "true"))
     )
-    classes = list(config["corpus"]["classes"])
     systems = [run.system for run, _ in found]
     base = alt.Chart(frame).encode(
         x=alt.X("pred:N", sort=classes, title="predicted"),
@@ -1142,7 +1139,7 @@ def stage_chart(inputs: Inputs, spec_path: str, title: str, target: str) -> Char
         return Chart(
             title=title,
             spec=spec,
-            svg=re.sub(r"^<\?xml[^>]*>\s*", "", inputs.text(svg_path, target)),
+            svg=_without_xml_declaration(inputs.text(svg_path, target)),
         )
     return chart_block(spec, title)
 
@@ -1152,9 +1149,8 @@ def _utterance_charts(inputs: Inputs, folder: str) -> list:
     index_path = f"{folder}/charts/utterance_charts.parquet"
     if not inputs.path(index_path).is_file():
         return [
-            Unavailable(
-                "Figure-1 style utterance plots",
-                str(MissingInput(f"results/{index_path}", "attention")),
+            _unavailable_from(
+                "Figure-1 style utterance plots", MissingInput(f"results/{index_path}", "attention")
             )
         ]
     picks = inputs.table(index_path, "attention", ["utt_id", "reason", "group"])
