@@ -39,6 +39,7 @@ from emocue.sweep import (
     PredictionsError,
     label_indices,
     logp_columns,
+    prediction_frame,
     read_predictions,
     point_score,
     score_decisions,
@@ -293,13 +294,9 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) ->
     kept = test.kept
 
     fused = fuse(test.blstmatt_logp, test.csa_logp, selection.weight)
-    predictions = pl.DataFrame({
-        "fold": inputs.fold, "seed": inputs.seed, "utt_id": test.utt_ids,
-        "label": [classes[i] for i in test.labels],
-        "pred": [classes[i] for i in fused.argmax(axis=1)],
-        **{column: fused[:, k] for k, column in enumerate(logp_columns(classes))},
-        "fallback": ~kept,
-    })
+    predictions = prediction_frame(test.utt_ids, test.labels, fused, classes).select(
+        pl.lit(inputs.fold).alias("fold"), pl.lit(inputs.seed).alias("seed"), pl.all(),
+        pl.Series("fallback", ~kept))
     selection_row = pl.DataFrame([{
         "fold": inputs.fold, "seed": inputs.seed, "context": selection.context,
         "context_source": selection.context_source, "weight": selection.weight,

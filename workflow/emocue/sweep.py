@@ -10,7 +10,8 @@ WA (weighted accuracy) is the overall accuracy, i.e. per-class recall weighted b
 UA (unweighted accuracy) is the mean per-class recall. The paper's Table 1 swaps the two names.
 
 The prediction tables (``predictions.parquet``, ``val_predictions.parquet``) are read here for the
-fusion stage too: :func:`read_predictions` checks their columns and labels.
+fusion stage too: :func:`read_predictions` checks their columns and labels, and
+:func:`prediction_frame` builds them (training and fusion write the same columns).
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ class PredictionsError(ValueError):
 
 def logp_columns(classes: list[str]) -> list[str]:
     return [f"logp_{name}" for name in classes]
+
+
+def prediction_frame(utt_ids, labels: np.ndarray, logp: np.ndarray,
+                     classes: list[str]) -> pl.DataFrame:
+    """A prediction table (docs/outputs.md): utt_id, label, pred (the argmax of ``logp``) and
+    ``logp_<class>``, from class indices and (N, K) log-posteriors."""
+    return pl.DataFrame({
+        "utt_id": utt_ids,
+        "label": [classes[i] for i in labels],
+        "pred": [classes[k] for k in logp.argmax(axis=1)],
+        **dict(zip(logp_columns(classes), logp.T)),
+    })
 
 
 def read_predictions(path: str | Path, classes: list[str]) -> pl.DataFrame:
@@ -103,8 +116,6 @@ def left_out_counts(metrics_path: str | Path) -> dict[str, int]:
     left_out = run_metrics.get("n_left_out")
     if isinstance(left_out, dict):
         return {str(split): int(count) for split, count in left_out.items()}
-    if isinstance(left_out, int | float):
-        return {"test": int(left_out)}
     raise PredictionsError(
         f"{metrics_path}: no 'n_left_out' count (see docs/outputs.md, train); re-run training"
     )
@@ -143,7 +154,7 @@ def sweep_row(run: SweepRun, classes: list[str], n_resamples: int) -> dict:
     val_scores = point_scores(val, classes)
     row["val_wa"], row["val_ua"] = val_scores["wa"], val_scores["ua"]
     row["n_val_kept"] = val.height
-    row["n_val_left_out"] = left_out.get("validation", left_out.get("val"))
+    row["n_val_left_out"] = left_out.get("val")
     return row
 
 

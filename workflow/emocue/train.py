@@ -45,6 +45,7 @@ from emocue import metrics as emocue_metrics
 from emocue.features import load_features, normalise
 from emocue.models import build_model, model_config
 from emocue.models.csa import make_chunks
+from emocue.sweep import logp_columns, prediction_frame
 
 log = logging.getLogger("emocue.train")
 
@@ -421,8 +422,9 @@ def run_training(job: TrainJob, config: dict[str, Any]) -> dict[str, Any]:
     while state.epoch < settings.max_epochs and state.bad_epochs < settings.early_stopping_patience:
         epoch = state.epoch + 1
         tic = time.perf_counter()
-        rng = np.random.default_rng(epoch_seed(job.seed, epoch))
-        torch.manual_seed(epoch_seed(job.seed, epoch))  # dropout masks depend on (seed, epoch) only
+        seed = epoch_seed(job.seed, epoch)
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)  # dropout masks depend on (seed, epoch) only
         train_loss = train_epoch(model, data["train"], optimizer, rng, device)
         val = evaluate(model, data["val"], device)
         val_true = splits["val"].labels[val.kept]
@@ -486,19 +488,11 @@ def resume(path: Path, key: str, model: nn.Module, optimizer, scheduler) -> Trai
 
 
 # ---- outputs ---------------------------------------------------------------------------------
-def logp_columns(logp: np.ndarray, classes: Sequence[str]) -> dict[str, np.ndarray]:
-    return {f"logp_{name}": logp[:, k] for k, name in enumerate(classes)}
-
-
 def prediction_table(split: Split, evaluation: Evaluation, classes: Sequence[str]) -> pl.DataFrame:
     """utt_id, label, pred, logp_<class> for the utterances that have items (CSA: ≥ 1 chunk)."""
     kept = evaluation.kept
-    return pl.DataFrame({
-        "utt_id": [split.utt_ids[i] for i in kept],
-        "label": [classes[y] for y in split.labels[kept]],
-        "pred": [classes[k] for k in evaluation.utterance_logp.argmax(axis=1)],
-        **logp_columns(evaluation.utterance_logp, classes),
-    })
+    return prediction_frame([split.utt_ids[i] for i in kept], split.labels[kept],
+                            evaluation.utterance_logp, classes)
 
 
 def write_json(obj: dict[str, Any], path: Path) -> None:
@@ -534,7 +528,7 @@ def write_outputs(job: TrainJob, model: nn.Module, cfg, settings: TrainSettings,
             "utt_id": [splits["test"].utt_ids[i] for i in test_data.item_utterance],
             "chunk": chunk_number.astype(np.int32),
             "start_frame": starts.astype(np.int32),
-            **logp_columns(test.item_logp, classes),
+            **dict(zip(logp_columns(classes), test.item_logp.T)),
         }).write_parquet(out_dir / OUTPUT_FILES["chunk_predictions"])
     save_atomically({"model": job.model, "config": asdict(cfg), "state_dict": model.state_dict(),
                      "classes": classes, "normalisation": settings.normalisation,
