@@ -9,10 +9,13 @@ Runtime: ~15 s per page (Chromium start-up, the 0.9 MB vega bundle, rendering).
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -95,7 +98,9 @@ class DevToolsPage:
 
 def open_in_chromium(html_path: Path, screenshot: Path) -> tuple[dict, list[dict]]:
     """Load the page, wait for every chart, take a full-page screenshot; return (state, events)."""
-    with tempfile.TemporaryDirectory(prefix="emocue-chromium-") as profile:
+    # Chromium's helper processes (crashpad, zygote) can still write into the profile while it is
+    # removed; a leftover temp file is no test failure.
+    with tempfile.TemporaryDirectory(prefix="emocue-chromium-", ignore_cleanup_errors=True) as profile:
         stderr = open(
             Path(profile) / "stderr.txt", "w+"
         )  # a file, so a chatty browser never blocks
@@ -103,6 +108,7 @@ def open_in_chromium(html_path: Path, screenshot: Path) -> tuple[dict, list[dict
             [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}/data", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            start_new_session=True,  # its own process group, so all its helpers end with it
         )
         try:
             port = _devtools_port(browser, Path(profile) / "data", stderr)
@@ -136,7 +142,8 @@ def open_in_chromium(html_path: Path, screenshot: Path) -> tuple[dict, list[dict
             page.socket.close()
             return state, page.events
         finally:
-            browser.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGTERM)
             browser.wait(timeout=30)
             stderr.close()
 
