@@ -140,8 +140,10 @@ def test_ipa_english_mfa_classes():
 
 
 def test_silence_and_unknown_marks_and_other():
-    for label in ["", "sil", "sp", "spn", "<unk>", "SIL", None, "  "]:
+    for label in ["", "sil", "sp", "SIL", None, "  "]:
         assert phone_class(label) == "silence", label
+    for label in ["spn", "<unk>", "SPN"]:  # speech the aligner could not pronounce: not silence (issue 11.18)
+        assert phone_class(label) == "other", label
     for label in ["AX", "DX", "q", "AA7", "xyz"]:  # TIMIT-only / unknown symbols are flagged, not guessed
         assert phone_class(label) == "other", label
 
@@ -249,6 +251,21 @@ def test_oov_words_from_spn_alignments_are_counted(tmp_path):
     phones = result.intervals.filter(tier="phone")
     assert phones["label"].to_list() == ["", "HH", "AH0", "spn", ""]
     assert phones["word"].to_list() == [None, "hello", "hello", "zorblax", None]
+    # issue 11.18: spn is speech of an unknown word, not silence, and the utterance is flagged
+    assert phones["phone_class"].to_list() == ["silence", "consonant", "vowel", "other", "silence"]
+    assert qa["a"]["partly_unknown"] and qa["a"]["n_unknown_phones"] == 1
+    assert not qa["b"]["partly_unknown"] and qa["b"]["n_unknown_phones"] == 1
+    assert result.summary["partly_unknown_utt_ids"] == ["a"]
+
+
+def test_unreadable_textgrid_fails_naming_the_file_or_is_recorded(tmp_path):
+    broken = tmp_path / "u1.TextGrid"
+    broken.write_text('File type = "ooTextFile"\nObject class = "TextGrid"\nxmin = 0\n')
+    utterances = [align.Utterance("u1", 1.0)]
+    with pytest.raises(align.AlignmentError, match=r"(?s)u1.TextGrid: not a readable TextGrid.*on_bad_input: skip"):
+        align.build_session_tables("Session1", utterances, {"u1": broken})
+    result = align.build_session_tables("Session1", utterances, {"u1": broken}, on_bad_input="skip")
+    assert result.qa.select("aligned", "reason").row(0) == (False, "TextGrid unreadable")
 
 
 def test_missing_textgrids_fail_listing_every_utterance(tmp_path):
@@ -274,30 +291,16 @@ def test_session_outputs_are_written_with_the_documented_columns(tmp_path):
     assert pl.read_parquet(paths[2]).schema == pl.Schema(align.OOV_SCHEMA)
 
 
-# ---- Snakemake inputs ----------------------------------------------------------------------------
-def test_session_inputs_are_the_sessions_own_files(tmp_path):
-    from emocue.config import load_config
+# ---- config: demo-only defaults (issue 11.14) -----------------------------------------------------
+def test_textgrid_default_is_the_demos_only():
+    from emocue.config import ConfigError, load_config
 
     config = load_config(Path(__file__).parents[1] / "config.yaml")
-    assert align.align_input_files(config, "Session2") == {"manifest": "results/corpus/Session2.parquet"}
+    assert config["align"]["textgrid_dir"] is None  # demo: the workflow supplies the synthesizer's folder
+    from emocue.config import validate_config
 
-    config["corpus"]["type"] = "iemocap"
-    config["align"]["textgrid_dir"] = str(tmp_path)
-    for session in ("Session1", "Session2"):
-        (tmp_path / session / "spk").mkdir(parents=True)
-        (tmp_path / session / "spk" / f"{session}_u1.TextGrid").write_text("")
-    assert align.align_input_files(config, "Session2")["textgrids"] == [
-        str(tmp_path / "Session2" / "spk" / "Session2_u1.TextGrid")
-    ]
-
-    config["align"]["backend"] = "mfa"
-    model = tmp_path / "model.zip"
-    model.write_bytes(b"")
-    config["align"]["mfa"]["acoustic_model"] = str(model)  # the dictionary stays a name
-    assert align.align_input_files(config, "Session2")["model_files"] == [str(model)]
-
-    config["align"]["mfa"]["mode"] = "train"
-    assert align.mfa_training_sessions(config) == ["Session1", "Session2", "Session3", "Session4"]
-    assert set(align.align_input_files(config, "Session2")) == {"manifest", "model", "dictionary", "staging",
-                                                                   "aligned"}
-    assert set(align.align_input_files(config, "Session5")) == {"manifest", "model", "dictionary"}
+    config["corpus"].update(type="manifest", manifest="m.tsv")
+    with pytest.raises(ConfigError, match=r"align.textgrid_dir: .*'manifest'.*align.backend: none"):
+        validate_config(config)
+    config["align"]["backend"] = "none"
+    validate_config(config)

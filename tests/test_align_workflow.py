@@ -15,6 +15,8 @@ import polars as pl
 import pytest
 from conftest import REPO, run_snakemake
 
+from emocue import align
+
 pytestmark = pytest.mark.slow
 SESSIONS = [f"Session{n}" for n in range(1, 6)]
 CONFIG = REPO / "config.yaml"  # the default demo configuration
@@ -118,3 +120,88 @@ def test_mfa_train_mode_through_snakemake(demo_aligned, tmp_path, copy_tree, mon
         qa = pl.read_parquet(workdir / f"results/align/{session}.qa.parquet")
         manifest = pl.read_parquet(workdir / f"results/corpus/{session}.parquet")
         assert qa.height == manifest.height and qa["aligned"].mean() >= 0.99
+    # Issue 11.17: the dictionary covers the test session's words too (transcripts carry no labels)
+    dictionary = {line.split("\t")[0] for line in
+                  (workdir / "results/align/mfa_train/cmudict.dict").read_text().splitlines()}
+    test_words = {word for text in pl.read_parquet(workdir / "results/corpus/Session5.parquet")["transcript"]
+                  for word in align.normalise_transcript(text).split()}
+    assert test_words and test_words - dictionary <= align.write_cmudict_dictionary(tmp_path / "d.dict", test_words)
+
+
+# ---- a manifest corpus without alignment (issue 11.14) --------------------------------------------
+@pytest.fixture
+def manifest_corpus(tmp_path) -> tuple[Path, dict]:
+    """A tiny manifest corpus (real tones, 5 sessions x 4 labels) and its config, no align section."""
+    import yaml
+    from fake_iemocap import write_tone
+
+    workdir = tmp_path / "manifest_run"
+    rows = ["utt_id\tpath\tspeaker\tsession\tlabel\ttranscript"]
+    for number in range(1, 6):
+        for index, label in enumerate(["neu", "hap", "ang", "sad"]):
+            path = Path("audio") / f"s{number}_{index}.wav"
+            write_tone(workdir / path, 0.8 + 0.1 * index, seed=10 * number + index)
+            rows.append(f"s{number}_u{index}\t{path}\tspk{number}{'FM'[index % 2]}\tSession{number}\t{label}\thello")
+    (workdir / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    config = yaml.safe_load((REPO / "tests/data/tiny.yaml").read_text())
+    config.pop("demo", None)
+    config.pop("align", None)
+    config["corpus"].update(type="manifest", root=".", manifest="manifest.tsv")
+    return workdir, config
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_manifest_corpus_without_alignment_config_gets_a_config_error(manifest_corpus, tmp_path):
+    workdir, config = manifest_corpus
+    proc = run_snakemake(workdir, "-n", configfile=write_yaml(tmp_path / "c.yaml", config), check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "align.textgrid_dir" in output and "align.backend: none" in output  # names the fix
+    assert "AlignmentError" not in output and "results/demo/textgrids" not in output
+
+
+def test_backend_none_runs_without_alignment_or_attention(manifest_corpus, tmp_path):
+    workdir, config = manifest_corpus
+    config["align"] = {"backend": "none"}
+    configfile = write_yaml(tmp_path / "c.yaml", config)
+    planned = planned_jobs(run_snakemake(workdir, "-n", "train", "align", "attention", configfile=configfile).stdout)
+    rules = {rule for rule, _ in planned}
+    assert {"corpus_session", "train_blstmatt"} <= rules  # the other stages are planned as usual
+    assert not rules & {"align_session", "mfa_train", "attention_stats", "attention_plots"}
+    proc = run_snakemake(workdir, "--cores", "2", "align", "attention", configfile=configfile)
+    assert "align.backend is `none`" in proc.stdout + proc.stderr  # says why they are skipped
+    assert not (workdir / "results" / "align").exists()
+
+
+def test_emodb_backend_through_snakemake(tmp_path):
+    """corpus.type emodb with its hand labels (fake tree in the release's format): every utterance
+    aligned from <corpus.root>/lablaut, the default of align.emodb_label_dir."""
+    import yaml
+    from fake_emodb import EMODB_4_CLASS, build_fake_emodb
+    from test_align_emodb import LINES, lablaut_text
+
+    root = build_fake_emodb(tmp_path / "download")
+    names = sorted(path.stem for path in (root / "wav").glob("*.wav"))
+    for name in names:  # speech ends at 0.55 s, before the shortest fake wav (0.6 s) ends
+        lines = [(round(0.3 * time, 6), label) for time, label in LINES]
+        (root / "lablaut" / f"{name}xx.lablaut").write_text(lablaut_text(lines), encoding="latin-1")
+    config = yaml.safe_load((REPO / "tests/data/tiny.yaml").read_text())
+    config.pop("demo", None)
+    config["corpus"] = {"type": "emodb", "root": str(root), "sessions": ["03", "08"],
+                        "label_map": EMODB_4_CLASS, "classes": ["neutral", "happy", "angry", "sad"]}
+    config["split"] = {"scheme": "loso"}
+    config["align"] = {"backend": "emodb"}
+    workdir = tmp_path / "work"
+    run_snakemake(workdir, "--cores", "2", "align", configfile=write_yaml(tmp_path / "emodb.yaml", config))
+    for session in ("03", "08"):
+        qa = pl.read_parquet(workdir / f"results/align/{session}.qa.parquet")
+        manifest = pl.read_parquet(workdir / f"results/corpus/{session}.parquet")
+        assert sorted(qa["utt_id"]) == sorted(manifest["utt_id"]) and qa["aligned"].all()
+        phones = pl.read_parquet(workdir / f"results/align/{session}.intervals.parquet").filter(tier="phone")
+        assert {"vowel", "consonant"} <= set(phones["phone_class"])

@@ -1,4 +1,5 @@
-"""Corpus readers (IEMOCAP layout, CSV/TSV manifest), label mapping and bad-input handling. ~3 s."""
+"""Corpus readers (IEMOCAP layout, EmoDB, CSV/TSV manifest), label mapping, bad-input handling and
+the whole-corpus checks run before any job. ~5 s."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 import soundfile as sf
+import yaml
+from conftest import TINY_CONFIG, run_snakemake
 from fake_iemocap import FAKE_SESSION1, FAKE_SESSION1_KEPT, IEM4, build_fake_iemocap, write_tone
+
+from fake_emodb import EMODB_4_CLASS, FAKE_EMODB_NAMES, build_fake_emodb
 
 from emocue.corpus import (
     DROPPED_SCHEMA,
@@ -16,10 +21,16 @@ from emocue.corpus import (
     BadInputError,
     CorpusError,
     build_session_manifest,
+    check_corpus,
+    describe_shared_speakers,
     iemocap_speaker,
-    session_input_files,
+    session_files,
+    shared_speakers,
     write_session_manifest,
+    write_session_rows,
 )
+from emocue.corpus.audio import truncation, wav_data_sizes
+from emocue.corpus.emodb import SPEAKER_GENDER, TEXTS
 
 
 def iemocap_corpus(root: Path, corpus_type: str = "iemocap") -> dict:
@@ -106,7 +117,7 @@ def test_missing_session_folder_names_the_key(fake_root):
     with pytest.raises(CorpusError, match=r"corpus.root.*Session2"):
         build_session_manifest(iemocap_corpus(fake_root), "Session2")
     with pytest.raises(CorpusError, match="corpus.root"):
-        session_input_files({"corpus": iemocap_corpus(fake_root)}, "Session2")
+        session_files(iemocap_corpus(fake_root), "Session2")
 
 
 # ---- bad input: every kind, alone and all together ---------------------------------------------
@@ -146,11 +157,28 @@ def break_label_line(root: Path) -> tuple[str, str]:
     return None, "unparseable EmoEvaluation line"
 
 
+def break_truncated_wav(root: Path) -> tuple[str, str]:
+    """Cut inside the data chunk: libsndfile would read the third that is left."""
+    path = root / WAV_DIR / "Ses01M_script01_1" / "Ses01M_script01_1_F012.wav"
+    declared, _ = wav_data_sizes(str(path))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    _, present = wav_data_sizes(str(path))
+    return "Ses01M_script01_1_F012", f"truncated audio: the WAV header declares {declared} data bytes, the file holds {present}"
+
+
+def break_id_of_another_session(root: Path) -> tuple[str, str]:
+    """A Session1 label line carrying a Session5 id (its features would overwrite Session5's)."""
+    path = root / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    path.write_text(path.read_text().replace("Ses01F_impro01_F000", "Ses05F_impro01_F000"))
+    return "Ses05F_impro01_F000", "utterance id names session 5, but it is listed in Session1"
+
+
 BREAKERS = [break_missing_wav, break_corrupt_wav, break_zero_length_wav, break_too_short_wav,
-            break_missing_transcript, break_label_line]
+            break_missing_transcript, break_label_line, break_truncated_wav]
 
 
-@pytest.mark.parametrize("breaker", BREAKERS, ids=lambda f: f.__name__.removeprefix("break_"))
+@pytest.mark.parametrize("breaker", [*BREAKERS, break_id_of_another_session],
+                         ids=lambda f: f.__name__.removeprefix("break_"))
 def test_each_bad_input_kind_fails_then_skips(fake_root, breaker):
     utt_id, reason = breaker(fake_root)
     corpus = iemocap_corpus(fake_root)
@@ -172,7 +200,7 @@ def test_fail_lists_every_bad_item_at_once(fake_root):
     with pytest.raises(BadInputError) as error:
         build_session_manifest(iemocap_corpus(fake_root), "Session1")
     message = str(error.value)
-    assert f"{len(BREAKERS)} bad input item(s)" in message
+    assert f"{len(BREAKERS) - 1} bad input item(s)" in message  # F012 is broken twice: one item, two reasons
     for utt_id, reason in expected:
         assert any(reason in line and (utt_id or "?") in line for line in message.splitlines()), (utt_id, reason)
 
@@ -191,18 +219,13 @@ def test_skip_writes_manifest_and_dropped_tables(fake_root, tmp_path):
 # ---- input files for Snakemake -----------------------------------------------------------------
 
 
-def test_session_input_files_iemocap(fake_root):
-    files = session_input_files({"corpus": iemocap_corpus(fake_root)}, "Session1")
+def test_session_files_iemocap(fake_root):
+    files = session_files(iemocap_corpus(fake_root), "Session1")
     names = [Path(f).name for f in files]
     assert sum(name.endswith(".wav") for name in names) == len(FAKE_SESSION1)
     assert names.count("Ses01F_impro01.txt") == 2  # EmoEvaluation + transcription
     assert not any(name.startswith(".") for name in names)
     assert all(Path(f).is_file() for f in files)
-
-
-def test_session_input_files_demo_is_the_generator_summary(fake_root):
-    config = {"corpus": iemocap_corpus(fake_root, "demo")}
-    assert session_input_files(config, "Session1", "out") == ["out/demo/Session1.json"]
 
 
 # ---- manifest reader ---------------------------------------------------------------------------
@@ -240,9 +263,8 @@ def test_manifest_reader(tmp_path, separator, suffix):
     assert dropped.to_dicts() == [{"utt_id": "u3", "session": "fold1", "stage": "corpus",
                                    "reason": "label 'fru' not in corpus.label_map", "path": str(tmp_path / "audio/c.wav")}]
     assert build_session_manifest(corpus, "fold2")[0]["utt_id"].to_list() == ["u4"]
-    assert session_input_files({"corpus": corpus}, "fold1") == [
-        corpus["manifest"], str(tmp_path / "audio/a.wav"), str(tmp_path / "audio/b.wav"),
-        str(tmp_path / "audio/c.wav")]
+    assert session_files(corpus, "fold1") == [
+        str(tmp_path / "audio/a.wav"), str(tmp_path / "audio/b.wav"), str(tmp_path / "audio/c.wav")]
 
 
 def test_manifest_without_transcript_column_keeps_null_transcripts(tmp_path):
@@ -296,3 +318,242 @@ def test_iemocap_reader_reads_a_generated_demo_session(tmp_path):
     assert set(manifest["speaker"]) <= {"Ses03F", "Ses03M"}
     assert manifest["transcript"].null_count() == 0
     assert (manifest["sample_rate"] == 16000).all() and (manifest["num_channels"] == 1).all()
+
+
+# ---- audio shorter than its header says ----------------------------------------------------------
+
+
+def test_truncation_compares_header_frames_for_other_formats(tmp_path):
+    path = tmp_path / "a.flac"
+    sf.write(path, [0.0] * 1600, 16000, format="FLAC")
+    assert truncation(str(path), 1600, 1600) is None
+    assert truncation(str(path), 1600, 500) == "truncated audio: the header declares 1600 frames, 500 could be read"
+
+
+def test_wav_with_extra_bytes_after_the_data_chunk_is_not_truncated(tmp_path):
+    path = tmp_path / "a.wav"
+    write_tone(path, 0.5)
+    path.write_bytes(path.read_bytes() + b"LIST\x04\x00\x00\x00abcd")  # a trailing chunk
+    assert truncation(str(path), 8000, 8000) is None
+
+
+# ---- identifiers that become file names ---------------------------------------------------------
+
+
+def manifest_with_ids(tmp_path: Path, rows: list[tuple[str, str]]) -> dict:
+    write_tone(tmp_path / "a.wav", 0.5)
+    lines = ["utt_id\tpath\tspeaker\tsession\tlabel\ttranscript"]
+    lines += [f"{utt_id}\ta.wav\t{speaker}\tfold1\tneu\thello" for utt_id, speaker in rows]
+    (tmp_path / "m.tsv").write_text("\n".join(lines) + "\n")
+    return {"type": "manifest", "root": str(tmp_path), "manifest": str(tmp_path / "m.tsv"),
+            "sessions": ["fold1"], "label_map": dict(IEM4)}
+
+
+def test_unsafe_ids_are_bad_input_naming_the_row(tmp_path):
+    corpus = manifest_with_ids(tmp_path, [("../../evil", "spk1"), ("a/b", "spk1"), ("ok1", "spk\\x"),
+                                          ("", "spk1"), ("ok2", ".hidden"), ("fine", "spk1")])
+    with pytest.raises(BadInputError) as error:
+        build_session_manifest(corpus, "fold1")
+    message = str(error.value)
+    assert "5 bad input item(s)" in message
+    assert "../../evil: unsafe utt_id '../../evil': contains a path separator '/'" in message
+    assert "a/b: unsafe utt_id 'a/b': contains a path separator '/'" in message
+    assert "ok1: unsafe speaker 'spk\\\\x': contains a path separator '\\\\'" in message
+    assert "?: utt_id is empty" in message
+    assert "ok2: unsafe speaker '.hidden': starts with '.'" in message
+    manifest, dropped = build_session_manifest(corpus, "fold1", on_bad_input="skip")
+    assert manifest["utt_id"].to_list() == ["fine"]
+    assert dropped.height == 5
+
+
+# ---- whole-corpus checks before any job (manifest) -----------------------------------------------
+
+
+def two_session_manifest(tmp_path: Path, rows: list[str], sessions=("fold1", "fold2")) -> dict:
+    write_tone(tmp_path / "a.wav", 0.5)
+    (tmp_path / "m.tsv").write_text("utt_id\tpath\tspeaker\tsession\tlabel\n" + "\n".join(rows) + "\n")
+    return {"type": "manifest", "root": str(tmp_path), "manifest": str(tmp_path / "m.tsv"),
+            "sessions": list(sessions), "label_map": dict(IEM4)}
+
+
+def test_duplicate_ids_across_sessions_name_every_id_with_its_sessions(tmp_path):
+    corpus = two_session_manifest(tmp_path, [
+        "u1\ta.wav\ts1\tfold1\tneu", "u2\ta.wav\ts1\tfold1\tneu", "u1\ta.wav\ts2\tfold2\tsad",
+        "u2\ta.wav\ts2\tfold2\tang", "u3\ta.wav\ts2\tfold2\tang", "u3\ta.wav\ts9\tunused\tang"])
+    with pytest.raises(CorpusError) as error:
+        check_corpus(corpus, [["fold2"]])
+    message = str(error.value)
+    assert "2 utt_id(s) occur in more than one session" in message
+    assert "u1: sessions fold1, fold2" in message and "u2: sessions fold1, fold2" in message
+    assert "u3" not in message  # its other row is in a session that is not configured
+
+
+def test_configured_session_without_rows_lists_the_manifest_sessions(tmp_path):
+    corpus = two_session_manifest(tmp_path, ["u1\ta.wav\ts1\tSession1\tneu", "u2\ta.wav\ts2\tSession4\tsad"],
+                                  sessions=("Session1", "session4"))
+    with pytest.raises(CorpusError, match=r"\['session4'\] match no row.*holds 'Session1', 'Session4'"):
+        check_corpus(corpus, [["session4"]])
+
+
+def test_numeric_manifest_sessions_match_text_values(tmp_path):
+    corpus = two_session_manifest(tmp_path, ["u1\ta.wav\ts1\t1\tneu", "u2\ta.wav\ts2\t2\tsad"], sessions=("1", "2"))
+    assert check_corpus(corpus, [["2"]]) == []
+    assert build_session_manifest(corpus, "2")[0]["utt_id"].to_list() == ["u2"]
+
+
+def test_session_with_no_label_in_label_map_stops_with_near_misses(tmp_path):
+    corpus = two_session_manifest(tmp_path, ["u1\ta.wav\ts1\tfold1\tneu", "u2\ta.wav\ts2\tfold2\tNeu",
+                                             "u3\ta.wav\ts2\tfold2\t Sad", "u4\ta.wav\ts2\tfold2\tangg"])
+    with pytest.raises(CorpusError) as error:
+        check_corpus(corpus, [["fold2"]])
+    message = str(error.value)
+    assert message.startswith("fold2: none of its 3 label(s) is a corpus.label_map key")
+    assert "'Neu' (label_map has 'neu')" in message and "'angg' (label_map has 'ang')" in message
+    assert "'Sad' (label_map has 'sad')" in message  # stripped, then case-folded
+    with pytest.raises(CorpusError, match="fold2: none of its"):
+        build_session_manifest(corpus, "fold2")
+
+
+def test_iemocap_session_with_no_label_in_label_map_stops(fake_root):
+    corpus = iemocap_corpus(fake_root)
+    corpus["label_map"] = {"Neu": "neutral", "Ang": "angry"}
+    with pytest.raises(CorpusError, match=r"Session1: none of its 7 label\(s\).*'neu' \(label_map has 'Neu'\)"):
+        build_session_manifest(corpus, "Session1")
+
+
+def test_speaker_in_training_and_test_is_found_and_described(tmp_path):
+    corpus = two_session_manifest(tmp_path, ["u1\ta.wav\tanna\tfold1\tneu", "u2\ta.wav\tbob\tfold1\tsad",
+                                             "u3\ta.wav\tanna\tfold2\tang", "u4\ta.wav\tcarl\tfold2\tsad"])
+    warnings = check_corpus(corpus, [["fold1"], ["fold2"]])
+    assert warnings == ["1 speaker(s) are in both training and test sessions, so results are "
+                        "speaker-dependent: anna (test fold1; training fold2)",
+                        "1 speaker(s) are in both training and test sessions, so results are "
+                        "speaker-dependent: anna (test fold2; training fold1)"]
+    table = pl.DataFrame({"session": ["S1", "S1", "S2", "S3"], "speaker": ["a", "b", "a", "a"]})
+    shared = shared_speakers(table, ["S2"])
+    assert shared.to_dicts() == [{"speaker": "a", "test_sessions": ["S2"], "training_sessions": ["S1", "S3"]}]
+    assert shared_speakers(table, ["S1", "S2", "S3"]).is_empty()
+    assert describe_shared_speakers(shared_speakers(table.filter(pl.col("speaker") == "b"), ["S1"])) is None
+
+
+def test_session_rows_file_is_rewritten_only_when_its_rows_change(tmp_path):
+    corpus = two_session_manifest(tmp_path, ["u1\ta.wav\ts1\tfold1\tneu", "u2\ta.wav\ts2\tfold2\tsad"])
+    rows1, rows2 = tmp_path / "rows" / "fold1.tsv", tmp_path / "rows" / "fold2.tsv"
+    assert write_session_rows(corpus, "fold1", rows1) and write_session_rows(corpus, "fold2", rows2)
+    assert rows1.read_text() == "utt_id\tpath\tspeaker\tsession\tlabel\nu1\ta.wav\ts1\tfold1\tneu\n"
+    manifest = Path(corpus["manifest"])
+    manifest.write_text(manifest.read_text() + "u3\ta.wav\ts2\tfold2\tang\n")  # a new fold2 row
+    assert not write_session_rows(corpus, "fold1", rows1)
+    assert write_session_rows(corpus, "fold2", rows2)
+    assert build_session_manifest({**corpus, "manifest": str(rows2)}, "fold2")[0]["utt_id"].to_list() == ["u2", "u3"]
+    assert not list((tmp_path / "rows").glob(".*"))  # no partial files left
+
+
+# ---- corpus.subset -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("subset", "kept"), [
+    ("improvised", {"Ses01F_impro01_F000", "Ses01F_impro01_M000"}),
+    ("scripted", {"Ses01M_script01_1_F012", "Ses01M_script01_1_M012", "Ses01M_script01_1_M013"}),
+])
+def test_subset_keeps_one_kind_of_dialog_and_counts_the_rest(fake_root, subset, kept):
+    corpus = iemocap_corpus(fake_root) | {"subset": subset}
+    manifest, dropped = build_session_manifest(corpus, "Session1")
+    assert set(manifest["utt_id"]) == kept
+    other = dropped.filter(pl.col("reason").str.starts_with("not in corpus.subset"))
+    marker = "_impro" if subset == "improvised" else "_script"
+    assert set(other["utt_id"]) == {u.utt_id for u in FAKE_SESSION1 if marker not in u.utt_id}
+    assert dropped.height + manifest.height == len(FAKE_SESSION1)
+    assert all(f"corpus.subset '{subset}'" in reason for reason in other["reason"])
+
+
+# ---- EmoDB ---------------------------------------------------------------------------------------
+
+
+def emodb_corpus(root: Path) -> dict:
+    return {"type": "emodb", "root": str(root), "manifest": None, "sessions": ["03", "08"],
+            "label_map": dict(EMODB_4_CLASS), "subset": "all"}
+
+
+def test_emodb_reader_on_fake_tree(tmp_path):
+    root = build_fake_emodb(tmp_path / "download")
+    manifest, dropped = build_session_manifest(emodb_corpus(root), "03")
+    rows = by_id(manifest)
+    assert set(rows) == {"03a01Fa", "03a01Nc", "03a01Wa", "03b10Tc"}
+    first = rows["03a01Fa"]
+    assert (first["speaker"], first["gender"], first["session"], first["corpus"]) == ("03", "M", "03", "emodb")
+    assert (first["raw_label"], first["label"]) == ("F", "happy")
+    assert first["transcript"] == "Der Lappen liegt auf dem Eisschrank."
+    assert rows["03b10Tc"]["transcript"] == TEXTS["b10"] and rows["03b10Tc"]["label"] == "sad"
+    assert sorted(dropped["reason"]) == ["label 'A' not in corpus.label_map", "label 'E' not in corpus.label_map",
+                                         "label 'L' not in corpus.label_map"]
+    speaker08, _ = build_session_manifest(emodb_corpus(root), "08")
+    assert set(speaker08["gender"]) == {"F"} and speaker08.height == 4
+    assert len(session_files(emodb_corpus(root), "08")) == sum(name.startswith("08") for name in FAKE_EMODB_NAMES)
+
+
+def test_emodb_speakers_and_texts_are_the_release_s():
+    assert sorted(SPEAKER_GENDER) == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+    assert sum(gender == "F" for gender in SPEAKER_GENDER.values()) == 5
+    assert sorted(TEXTS) == ["a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10"]
+
+
+def test_emodb_bad_names_and_layout(tmp_path):
+    root = build_fake_emodb(tmp_path / "download", ["03a01Fa", "03a03Fa", "03a01Fa_copy"])
+    with pytest.raises(BadInputError) as error:
+        build_session_manifest(emodb_corpus(root), "03")
+    message = str(error.value)
+    assert "03a03Fa: missing transcript: text code 'a03'" in message
+    assert "03a01Fa_copy: file name does not follow EmoDB's" in message
+    with pytest.raises(CorpusError, match=r"corpus.root: no folder .*nowhere/wav"):
+        build_session_manifest(emodb_corpus(tmp_path / "nowhere"), "03")
+
+
+# ---- through Snakemake: checked before any job, bad input in the corpus job ----------------------
+
+
+def manifest_workflow(tmp_path: Path, rows: list[str]) -> tuple[Path, Path]:
+    """A work dir with a two-session manifest corpus (audio/<n>.wav tones) and its config."""
+    workdir = tmp_path / "work"
+    for name in ("a", "b", "c", "d"):
+        write_tone(workdir / "audio" / f"{name}.wav", 0.5)
+    (workdir / "manifest.tsv").write_text("utt_id\tpath\tspeaker\tsession\tlabel\ttranscript\n" + "\n".join(rows) + "\n")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config.pop("demo", None)
+    config["corpus"].update(type="manifest", root=".", manifest="manifest.tsv", sessions=[1, 2])
+    config["split"] = {"test_session": 2}
+    config["align"] = {"backend": "textgrid", "textgrid_dir": "textgrids"}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    return workdir, configfile
+
+
+@pytest.mark.slow
+def test_workflow_refuses_ids_shared_by_two_sessions_before_any_job(tmp_path):
+    workdir, configfile = manifest_workflow(tmp_path, [
+        "u1\taudio/a.wav\tanna\t1\tneu\thi", "u2\taudio/b.wav\tbob\t1\tsad\thi",
+        "u1\taudio/c.wav\tcarl\t2\tang\thi", "u4\taudio/d.wav\tdora\t2\tsad\thi"])
+    proc = run_snakemake(workdir, "--cores", "1", "corpus", configfile=configfile, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "1 utt_id(s) occur in more than one session" in output and "u1: sessions 1, 2" in output
+    assert not (workdir / "results" / "corpus" / "1.parquet").exists()
+
+
+@pytest.mark.slow
+def test_workflow_corpus_job_on_truncated_audio_and_unsafe_ids(tmp_path):
+    workdir, configfile = manifest_workflow(tmp_path, [
+        "u1\taudio/a.wav\tanna\t1\tneu\thi", "../u2\taudio/b.wav\tanna\t1\tsad\thi",
+        "u3\taudio/c.wav\tbob\t2\tang\thi", "u4\taudio/d.wav\tbob/x\t2\tsad\thi"])
+    wav = workdir / "audio" / "a.wav"
+    wav.write_bytes(wav.read_bytes()[:4000])
+    proc = run_snakemake(workdir, "--cores", "1", "--keep-going", "corpus", configfile=configfile, check=False)
+    assert proc.returncode != 0
+    log = (workdir / "results" / "logs" / "corpus_session" / "1.log").read_text()
+    assert "truncated audio: the WAV header declares 16000 data bytes, the file holds 3956" in log
+    assert "unsafe utt_id '../u2': contains a path separator '/'" in log
+    run_snakemake(workdir, "--cores", "1", "corpus", configfile=configfile, config={"on_bad_input": "skip"})
+    dropped = pl.concat([pl.read_parquet(workdir / "results" / "corpus" / f"{s}.dropped.parquet") for s in "12"])
+    assert sorted(dropped["utt_id"]) == ["../u2", "u1", "u4"]
+    assert "unsafe speaker 'bob/x'" in dropped.filter(pl.col("utt_id") == "u4")["reason"][0]
+    assert pl.read_parquet(workdir / "results" / "corpus" / "2.parquet")["utt_id"].to_list() == ["u3"]

@@ -1,5 +1,5 @@
-"""Fusion arithmetic, validation-only selection, significance tests and Table 1 (synthetic
-prediction tables; ~10 s)."""
+"""Fusion arithmetic, validation-only selection and significance tests (synthetic prediction
+tables; ~10 s)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ import polars as pl
 import pytest
 from scipy.special import logsumexp
 
+from emocue import layout
 from emocue.fusion import (
-    BLSTMATT,
-    FUSION,
-    PAPER_NOTE_MISSING,
-    SWAPPED_NAMES_NOTE,
     FusionOutputs,
     FusionSettings,
     RunInputs,
@@ -22,14 +19,14 @@ from emocue.fusion import (
     fuse,
     fuse_run,
     pair_posteriors,
-    render_table1_html,
-    render_table1_markdown,
     run_fusion,
     select_fusion,
 )
+from emocue.scoring import EvaluationSettings
 from emocue.stats import mcnemar_exact, paired_bootstrap_difference
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
+EVALUATION = EvaluationSettings(bootstrap=50)
 
 
 def prediction_table(utt_ids, labels, logits) -> pl.DataFrame:
@@ -109,15 +106,15 @@ def test_left_out_utterances_fall_back_to_blstmatt_and_are_counted():
     fused = fuse(pair.blstmatt_logp, pair.csa_logp, 1.5)
     np.testing.assert_allclose(fused[~pair.kept], pair.blstmatt_logp[~pair.kept], atol=1e-12)
 
-    result = fuse_run(run, CLASSES, FusionSettings(context=30, bootstrap=50))
+    result = fuse_run(run, CLASSES, FusionSettings(context=30), EVALUATION)
     selection = result.selection.row(0, named=True)
     assert selection["n_test_fallback"] == 7 and selection["n_val_fallback"] == 7
-    assert result.predictions["fallback"].sum() == 7
-    fusion_rows = result.systems.filter(pl.col("role").str.starts_with("fusion"))
-    assert fusion_rows["n_fallback"].to_list() == [7, 7]
-    assert fusion_rows["n"].to_list() == [150, 150]
-    csa_row = result.systems.filter(pl.col("role") == "selected_csa").row(0, named=True)
-    assert csa_row["n"] == 150 - 7
+    # Both fused systems predict every test utterance; 7 of each fall back to BLSTMATT.
+    per_system = result.predictions.group_by("system", maintain_order=True).agg(
+        pl.len(), pl.col("fallback").sum())
+    assert per_system.rows() == [(layout.SYSCOMB, 150, 7), ("SYSComb-w0.4", 150, 7)]
+    csa_pairs = result.significance.filter(pl.col("system_b") == "CSA-C30")
+    assert set(csa_pairs["n"]) == {150 - 7}
 
 
 def test_csa_utterance_unknown_to_blstmatt_is_an_error():
@@ -137,8 +134,8 @@ def test_weight_grid_is_inclusive():
 
 def test_selection_is_made_on_validation_only():
     run = synthetic_run(seed=3)
-    settings = FusionSettings(bootstrap=50)
-    clean = fuse_run(run, CLASSES, settings).selection
+    settings = FusionSettings()
+    clean = fuse_run(run, CLASSES, settings, EVALUATION).selection
 
     # Poison the test set so that other choices would look better on it: labels = what fusion at a
     # far-away weight with the *other* context decides (a perfect score for that choice), and the
@@ -161,7 +158,7 @@ def test_selection_is_made_on_validation_only():
                                      pl.Series("label", [CLASSES[i] for i in labels])))
     poisoned = RunInputs(run.fold, run.seed, run.blstmatt_val, poisoned_blstmatt, run.csa_val,
                          poisoned_csa)
-    result = fuse_run(poisoned, CLASSES, settings)
+    result = fuse_run(poisoned, CLASSES, settings, EVALUATION)
     assert result.selection.select("context", "weight").equals(clean.select("context", "weight"))
     # The poison works: selecting on the poisoned test set would choose differently.
     leaked = {c: pair_posteriors(poisoned_blstmatt, t, CLASSES, "test") for c, t in poisoned_csa.items()}
@@ -179,7 +176,7 @@ def test_selection_is_made_on_validation_only():
 
 def test_fixed_context_from_config_is_used():
     run = synthetic_run()
-    result = fuse_run(run, CLASSES, FusionSettings(context=60, bootstrap=50))
+    result = fuse_run(run, CLASSES, FusionSettings(context=60), EVALUATION)
     assert result.selection["context"][0] == 60
     assert result.selection["context_source"][0] == "config"
 
@@ -221,7 +218,7 @@ def test_compare_identical_systems_has_no_difference():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 80)
     preds = np.where(rng.random(80) < 0.6, labels, rng.integers(0, 4, 80))
-    row = compare_systems(labels, preds, preds, 4, 200, seed=0)
+    row = compare_systems(labels, preds, preds, 4, EvaluationSettings(bootstrap=200))
     assert row["wa_diff"] == row["ua_diff"] == 0.0
     assert row["wa_diff_ci_low"] == row["wa_diff_ci_high"] == 0.0
     assert row["mcnemar_pvalue"] == 1.0 and row["mcnemar_only_a_correct"] == 0
@@ -232,7 +229,7 @@ def test_compare_systems_differences_match_the_point_scores():
     labels = rng.integers(0, 4, 300)
     good = np.where(rng.random(300) < 0.8, labels, rng.integers(0, 4, 300))
     bad = np.where(rng.random(300) < 0.3, labels, rng.integers(0, 4, 300))
-    row = compare_systems(labels, good, bad, 4, 500, seed=0)
+    row = compare_systems(labels, good, bad, 4, EvaluationSettings(bootstrap=500))
     assert row["wa_diff"] == pytest.approx(row["wa_a"] - row["wa_b"])
     assert row["wa_diff"] == pytest.approx(np.mean(good == labels) - np.mean(bad == labels))
     assert row["wa_diff_ci_low"] > 0 and row["ua_diff_ci_low"] > 0
@@ -244,21 +241,11 @@ def test_compare_systems_differences_match_the_point_scores():
 
 def test_run_fusion_writes_the_tables(tmp_path):
     runs = [synthetic_run(seed=seed) for seed in (1, 2)]
-    sweep = pl.DataFrame({
-        "context": [30, 30, 60, 60], "fold": ["Session5"] * 4, "seed": [1, 2, 1, 2],
-        "n_test_kept": [145, 145, 130, 130],
-        **{f"{m}{s}": [0.5, 0.6, 0.55, 0.65] for m in ("wa", "ua", "macro_f1")
-           for s in ("", "_ci_low", "_ci_high")},
-    })
     outputs = FusionOutputs(**{name: tmp_path / f"{name}.out"
                                for name in FusionOutputs.__dataclass_fields__})
-    table1 = run_fusion(runs, sweep, CLASSES, FusionSettings(bootstrap=100), outputs)
-    assert table1["system"].to_list() == [BLSTMATT, "CSA-C30", "CSA-C60", FUSION, f"{FUSION}-w0.4"]
-    assert table1["n_runs"].to_list() == [2] * 5
-    assert table1["paper_wa"].null_count() == 5
-    assert set(table1["paper_note"]) == {PAPER_NOTE_MISSING}
-    assert table1.filter(pl.col("system") == "CSA-C30")["wa"][0] == pytest.approx(0.55)
-    assert (table1["wa_ci_low"] <= table1["wa"]).all() and (table1["wa"] <= table1["wa_ci_high"]).all()
+    assert set(FusionOutputs.__dataclass_fields__) == set(layout.FUSION_OUTPUTS)
+    selection = run_fusion(runs, CLASSES, FusionSettings(), EvaluationSettings(bootstrap=100), outputs)
+    assert selection.height == 2 and set(selection["context_source"]) == {"validation"}
 
     significance = pl.read_parquet(outputs.significance)
     assert significance.height == 2 * 5
@@ -268,29 +255,12 @@ def test_run_fusion_writes_the_tables(tmp_path):
     curve = pl.read_parquet(outputs.weight_curve)
     assert curve.height == 2 * 2 * 41 and curve.filter("chosen").height == 2
     predictions = pl.read_parquet(outputs.predictions)
-    assert predictions.height == 2 * 150
-    markdown = outputs.table1_markdown.read_text()
-    assert SWAPPED_NAMES_NOTE in markdown and PAPER_NOTE_MISSING in markdown
-    assert "<table" in outputs.table1_html.read_text()
+    assert predictions.height == 2 * 2 * 150  # 2 runs x 2 fused systems x 150 utterances
+    assert set(predictions["system"]) == {layout.SYSCOMB, layout.syscomb_weight_system(0.4)}
+    paper = predictions.filter(pl.col("system") == "SYSComb-w0.4")
+    assert set(paper["weight"]) == {0.4}
     chart = json.loads(outputs.weight_curve_chart.read_text())
     assert len(chart["layer"]) == 3
-
-
-def test_table1_with_paper_values_and_single_run():
-    from emocue.fusion import build_table1
-
-    run = synthetic_run()
-    result = fuse_run(run, CLASSES, FusionSettings(bootstrap=100))
-    sweep = pl.DataFrame({"context": [30], "fold": ["Session5"], "seed": [0], "n_test_kept": [145],
-                          **{f"{m}{s}": [v] for m in ("wa", "ua", "macro_f1")
-                             for s, v in (("", 0.5), ("_ci_low", 0.4), ("_ci_high", 0.6))}})
-    table = build_table1(sweep, result.systems, paper={BLSTMATT: (70.0, 60.0)})
-    blstmatt = table.row(0, named=True)
-    system = result.systems.filter(pl.col("role") == "baseline").row(0, named=True)
-    assert (blstmatt["wa"], blstmatt["wa_ci_low"]) == (system["wa"], system["wa_ci_low"])
-    assert blstmatt["ci_kind"] == "bootstrap over test utterances"
-    assert (blstmatt["paper_wa"], blstmatt["paper_ua"], blstmatt["paper_note"]) == (70.0, 60.0, None)
-    assert "70.00" in render_table1_markdown(table) and "70.00" in render_table1_html(table)
 
 
 # ---- end to end on the tiny config (shares the session's tiny_run; its cost is the pipeline's) ---
@@ -301,16 +271,49 @@ def test_tiny_run_sweep_and_fusion_agree_with_training(tiny_run):
     results = tiny_run / "results"
     sweep = pl.read_parquet(results / "sweep" / "sweep.parquet")
     selection = pl.read_parquet(results / "fusion" / "selection.parquet")
-    table1 = pl.read_parquet(results / "fusion" / "table1.parquet")
+    table1 = pl.read_parquet(results / layout.TABLE1_OUTPUTS["table"])
     for run in selection.iter_rows(named=True):
-        blstmatt = pl.read_parquet(results / "train" / "blstmatt" / run["fold"] / f"seed{run['seed']}"
-                                   / "predictions.parquet")
+        blstmatt = pl.read_parquet(layout.run_file("predictions", "blstmatt", run["fold"], run["seed"],
+                                                    root=str(results)))
         swept = sweep.filter((pl.col("context") == run["context"]) & (pl.col("fold") == run["fold"])
                              & (pl.col("seed") == run["seed"])).row(0, named=True)
         # Every BLSTMATT test utterance is either kept by CSA or falls back (and CSA left it out).
         assert run["n_test"] == blstmatt.height
         assert run["n_test_fallback"] == swept["n_test_left_out"]
         assert swept["n_test_kept"] + swept["n_test_left_out"] == blstmatt.height
-    assert table1["system"].to_list() == [BLSTMATT, *(f"CSA-C{c}" for c in sorted(set(sweep["context"]))),
-                                          FUSION, f"{FUSION}-w0.4"]
-    assert (results / "fusion" / "table1.html").is_file()
+    assert table1["system"].to_list() == [
+        layout.BLSTMATT, *(layout.csa_system(c) for c in sorted(set(sweep["context"]))),
+        layout.SYSCOMB, layout.syscomb_weight_system(0.4)]
+    assert (results / layout.TABLE1_OUTPUTS["html"]).is_file()
+
+
+def with_other(run: RunInputs, seed=7, signal=2.0) -> RunInputs:
+    """``run`` plus a further system (a baseline) that predicts every utterance of both splits."""
+    rng = np.random.default_rng(seed)
+    tables = {}
+    for split, blstmatt in (("val", run.blstmatt_val), ("test", run.blstmatt_test)):
+        labels = np.array([CLASSES.index(label) for label in blstmatt["label"]])
+        tables[split] = prediction_table(blstmatt["utt_id"], labels, noisy_logits(rng, labels, signal))
+    return RunInputs(run.fold, run.seed, run.blstmatt_val, run.blstmatt_test, run.csa_val,
+                     run.csa_test, {"eGeMAPS-SVM": tables["val"]}, {"eGeMAPS-SVM": tables["test"]})
+
+
+def test_a_further_system_is_fused_onto_syscomb_with_its_weight_from_validation():
+    settings = FusionSettings(systems=("eGeMAPS-SVM",))
+    run = with_other(synthetic_run(seed=3))
+    result = fuse_run(run, CLASSES, settings, EVALUATION)
+    combined = result.predictions.filter(pl.col("system") == "SYSComb+eGeMAPS-SVM")
+    assert combined.height == 150 and combined["weight"].n_unique() == 1
+    weight = combined["weight"][0]
+    assert weight > 0  # a strong extra system earns a weight on validation
+    pairs = result.significance.select("system_a", "system_b").rows()
+    assert pairs[-3:] == [("SYSComb+eGeMAPS-SVM", "BLSTMATT"), ("SYSComb+eGeMAPS-SVM", "SYSComb"),
+                          ("SYSComb+eGeMAPS-SVM", "eGeMAPS-SVM")]
+
+    # Its weight never looks at test data: scrambling its test posteriors changes no weight.
+    scrambled = run.others_test["eGeMAPS-SVM"].with_columns(
+        pl.col(f"logp_{name}").shuffle(seed=1) for name in CLASSES)
+    poisoned = RunInputs(run.fold, run.seed, run.blstmatt_val, run.blstmatt_test, run.csa_val,
+                         run.csa_test, run.others_val, {"eGeMAPS-SVM": scrambled})
+    again = fuse_run(poisoned, CLASSES, settings, EVALUATION).predictions
+    assert again.filter(pl.col("system") == "SYSComb+eGeMAPS-SVM")["weight"][0] == weight

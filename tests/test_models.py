@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from emocue.models import BLSTMATT, CSA, BLSTMATTConfig, CSAConfig, build_model, model_config
+from emocue.models import (BLSTMATT, CSA, BLSTMATTConfig, CSAConfig, TrainedModel, build_model, load_trained,
+                           model_config)
 from emocue.models.blstmatt import reverse_within_lengths
 from emocue.models.csa import ConvSelfAttention, chunk_starts, make_chunks
 
@@ -32,7 +33,8 @@ def test_blstmatt_shapes_and_attention_is_a_distribution_over_valid_frames():
     model = tiny_blstmatt()
     torch.manual_seed(1)
     x, lengths = padded([torch.randn(t, 23) for t in (17, 5, 11)])
-    logits, alpha = model(x, lengths)
+    output = model(x, lengths)
+    logits, alpha = output.logits, output.attention
     assert logits.shape == (3, 4) and alpha.shape == (3, 17)
     torch.testing.assert_close(alpha.sum(dim=1), torch.ones(3))
     for row, length in enumerate(lengths.tolist()):
@@ -45,11 +47,11 @@ def test_blstmatt_padded_batch_equals_each_utterance_alone(pack):
     model = tiny_blstmatt()
     torch.manual_seed(2)
     utterances = [torch.randn(t, 23) for t in (9, 23, 4, 15)]
-    logits, alpha = model(*padded(utterances), pack=pack)
+    batch = model(*padded(utterances), pack=pack)
     for row, utterance in enumerate(utterances):
-        alone_logits, alone_alpha = model(utterance[None], torch.tensor([len(utterance)]), pack=False)
-        torch.testing.assert_close(logits[row], alone_logits[0], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(alpha[row, : len(utterance)], alone_alpha[0], atol=1e-6, rtol=1e-5)
+        alone = model(utterance[None], torch.tensor([len(utterance)]), pack=False)
+        torch.testing.assert_close(batch.logits[row], alone.logits[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(batch.attention[row, : len(utterance)], alone.attention[0], atol=1e-6, rtol=1e-5)
 
 
 def test_blstmatt_padding_values_do_not_matter():
@@ -59,8 +61,9 @@ def test_blstmatt_padding_values_do_not_matter():
     x, lengths = padded([torch.randn(t, 23) for t in (12, 6)])
     garbage = x.clone()
     garbage[1, 6:] = 1e3
-    for a, b in zip(model(x, lengths), model(garbage, lengths)):
-        torch.testing.assert_close(a, b)
+    clean, dirty = model(x, lengths), model(garbage, lengths)
+    torch.testing.assert_close(clean.logits, dirty.logits)
+    torch.testing.assert_close(clean.attention, dirty.attention)
 
 
 def test_reverse_within_lengths_keeps_padding_in_place():
@@ -73,8 +76,7 @@ def test_reverse_within_lengths_keeps_padding_in_place():
 def test_blstmatt_trains_end_to_end():
     model = tiny_blstmatt().train()
     x, lengths = padded([torch.randn(t, 23) for t in (8, 5)])
-    logits, _ = model(x, lengths)
-    nn.functional.cross_entropy(logits, torch.tensor([0, 3])).backward()
+    nn.functional.cross_entropy(model(x, lengths).logits, torch.tensor([0, 3])).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
@@ -84,8 +86,9 @@ def test_blstmatt_trains_end_to_end():
 def test_csa_shapes(context, kernel_sizes):
     model = CSA(CSAConfig(channels=8, kernel_sizes=kernel_sizes)).eval()
     chunks = torch.randn(5, 23, context)  # (B, F, C)
-    assert model(chunks).shape == (5, 4)
-    assert model(chunks[:, None]).shape == (5, 4)  # (B, 1, F, C) as in the paper
+    output = model(chunks)
+    assert output.logits.shape == (5, 4) and output.attention is None
+    assert model(chunks[:, None]).logits.shape == (5, 4)  # (B, 1, F, C) as in the paper
 
 
 def test_csa_attention_branch_is_a_no_op_at_init():
@@ -97,9 +100,9 @@ def test_csa_attention_branch_is_a_no_op_at_init():
     # The whole model equals the same network without the attention layer ...
     model = CSA(CSAConfig(channels=16)).eval()
     x = torch.randn(4, 23, 30)
-    with_attention = model(x)
+    with_attention = model(x).logits
     model.attention = nn.Identity()
-    torch.testing.assert_close(with_attention, model(x), atol=0, rtol=0)
+    torch.testing.assert_close(with_attention, model(x).logits, atol=0, rtol=0)
 
 
 def test_csa_attention_branch_acts_once_gamma_is_learned():
@@ -162,3 +165,36 @@ def test_model_config_from_config_section_ignores_training_keys():
     blstm = model_config("blstmatt", {"hidden_size": 512, "num_layers": 2, "context_size": 128})
     model = build_model("blstmatt", blstm)
     assert model.blstm.layers[1].forward_lstm.hidden_size == 512 and model.project.out_features == 1024
+
+
+# ---- a trained run's model.pt ----------------------------------------------------------------------
+def test_trained_model_round_trip_scores_utterances_as_training_does(tmp_path):
+    """model.pt -> load_trained: CSA's utterance log-posteriors are the mean over make_chunks' chunks,
+    utterances shorter than C are NaN, and gradients reach the input (for attribution methods)."""
+    torch.manual_seed(0)
+    model = CSA(CSAConfig(channels=8)).eval()
+    torch.save(TrainedModel("csa", model, ["a", "b", "c", "d"], "speaker", 30, 10, 3).to_dict(), tmp_path / "model.pt")
+    trained = load_trained(tmp_path / "model.pt")
+    assert (trained.name, trained.context, trained.overlap, trained.best_epoch) == ("csa", 30, 10, 3)
+    utterances = [torch.randn(t, 23) for t in (75, 29, 30)]
+    x, lengths = padded(utterances)
+    x.requires_grad_(True)
+    logp = trained.utterance_log_posteriors(x, lengths)
+    chunks = make_chunks([u.numpy() for u in utterances], 30, 10)
+    with torch.no_grad():
+        chunk_logp = model(torch.from_numpy(chunks.data)).log_posteriors()
+    for row in (0, 2):
+        torch.testing.assert_close(logp[row], chunk_logp[torch.from_numpy(chunks.utterance == row)].mean(0))
+    assert torch.isnan(logp[1]).all(), "29 frames < C: no chunk"
+    logp[0].sum().backward()
+    assert x.grad[0].abs().sum() > 0 and x.grad[2].abs().sum() == 0
+
+
+def test_trained_blstmatt_scores_are_its_log_softmax(tmp_path):
+    model = tiny_blstmatt()
+    torch.save(TrainedModel("blstmatt", model, ["a", "b", "c", "d"], "speaker", None, None, 1).to_dict(),
+               tmp_path / "model.pt")
+    trained = load_trained(tmp_path / "model.pt")
+    x, lengths = padded([torch.randn(t, 23) for t in (12, 7)])
+    torch.testing.assert_close(trained.utterance_log_posteriors(x, lengths),
+                               model(x, lengths).logits.log_softmax(-1))

@@ -12,9 +12,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from emocue import report
+from emocue import layout, report, table1
+from emocue.report.blocks import VEGA_LITE_VERSION, chart_block
+from emocue.report.inputs import configured_runs
+from emocue.report.render import render_html
+from emocue.report.sections.summary import verdict_text
 from emocue.config import load_config
-from emocue.config import test_sessions as folds_of
+from emocue.config import fold_names as folds_of
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARK_HEADER = (
@@ -80,11 +84,15 @@ def make_results(
         if "align" in stages:
             (results / "align").mkdir(parents=True, exist_ok=True)
             aligned = rng.random(len(utt_ids)) > 0.02
+            aligned[0], aligned[1:3] = False, True  # one MFA failure, and aligned rows to flag
             pl.DataFrame(
                 {
                     "utt_id": utt_ids,
                     "aligned": aligned,
                     "reason": [None if ok else "TextGrid missing" for ok in aligned],
+                    "cause": [None if ok else "beam failure" for ok in aligned],
+                    "n_unknown_phones": rng.integers(0, 2, len(utt_ids)),
+                    "partly_unknown": aligned & (np.arange(len(utt_ids)) == 1),
                     "n_phones": rng.integers(10, 60, len(utt_ids)),
                     "n_words": rng.integers(3, 15, len(utt_ids)),
                     "n_oov": rng.integers(0, 2, len(utt_ids)),
@@ -93,8 +101,8 @@ def make_results(
                 }
             ).write_parquet(results / "align" / f"{session}.qa.parquet")
     if "train" in stages:
-        for run in report.configured_runs(config):
-            folder = results / run.folder
+        for run in configured_runs(config):
+            folder = results / Path(run.file("metrics")).parent
             folder.mkdir(parents=True, exist_ok=True)
             epochs = int(config["train"]["max_epochs"])
             pl.DataFrame(
@@ -200,30 +208,22 @@ def make_results(
                 "mcnemar_pvalue": rng.uniform(0, 1, m),
             }
         ).write_parquet(results / "fusion" / "significance.parquet")
-        systems = ["BLSTMATT", *[f"CSA-C{c}" for c in contexts], "SYSComb", "SYSComb-w0.4"]
-        k = len(systems)
-        pl.DataFrame(
-            {
-                "system": systems,
-                "context": [None, *contexts, None, None],
-                "weight": [None] * (k - 2) + [0.6, 0.4],
-                "n_runs": len(runs),
-                "n_test_mean": 240.0,
-                **with_ci("wa", rng.uniform(0.4, 0.6, k)),
-                **with_ci("ua", rng.uniform(0.4, 0.6, k)),
-                **with_ci("macro_f1", rng.uniform(0.4, 0.6, k)),
-                "ci_kind": "bootstrap over test utterances",
-                "paper_wa": None,
-                "paper_ua": None,
-                "paper_note": "n/a",
-            },
-            schema_overrides={
-                "context": pl.Int32,
-                "weight": pl.Float64,
-                "paper_wa": pl.Float64,
-                "paper_ua": pl.Float64,
-            },
-        ).write_parquet(results / "fusion" / "table1.parquet")
+        systems = layout.paper_systems(contexts, config["fusion"]["paper_weight"])
+        write_table1(results, systems, contexts, len(runs), rng)
+        for system in systems:
+            (results / layout.score_dir(system, root="")).mkdir(parents=True, exist_ok=True)
+            seeds = [int(seed) for seed in config["train"]["seeds"]]
+            cells = [(seed, true, pred) for seed in seeds for true in classes for pred in classes]
+            pl.DataFrame(
+                {
+                    "system": system,
+                    "level": "utterance",
+                    "seed": [c[0] for c in cells],
+                    "label": [c[1] for c in cells],
+                    "pred": [c[2] for c in cells],
+                    "count": [int(rng.integers(0, 30)) + 40 * (c[1] == c[2]) for c in cells],
+                }
+            ).write_parquet(results / layout.score_file("confusion", system, root=""))
     if "attention" in stages:
         folder = results / "attention" / "seed1"
         folder.mkdir(parents=True, exist_ok=True)
@@ -294,6 +294,31 @@ def make_results(
     return results
 
 
+def write_table1(results: Path, systems: list[str], contexts: list[int], n_runs: int,
+                 rng: np.random.Generator) -> None:
+    """The table1 stage's table (random scores; the paper's values from emocue.table1)."""
+    rows = []
+    for system in systems:
+        context = layout.csa_context(system)
+        reference = table1.PAPER_TABLE1.get(system)
+        values = {field: float(rng.uniform(0.4, 0.6)) for field in table1.SUMMARY_FIELDS}
+        chunk = {f"chunk_{field}": (float(rng.uniform(0.4, 0.6)) if context else None)
+                 for field in table1.CHUNK_FIELDS}
+        rows.append({
+            "system": system, "context": context if context else (contexts[0] if system.startswith("SYS") else None),
+            "weight": 0.4 if system.startswith("SYSComb-w") else (0.6 if system == "SYSComb" else None),
+            "n_seeds": 1, "n_folds": n_runs, "n_test": 240, **values, **chunk,
+            "ci_method": "percentile", "confidence": 0.95,
+            "paper_wa": reference[0] if reference else None,
+            "paper_ua": reference[1] if reference else None,
+            "paper_note": table1.paper_note(system, context),
+        })
+    outputs = layout.stage_outputs(layout.TABLE1_OUTPUTS, root=str(results))
+    Path(outputs["table"]).parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=table1.TABLE1_SCHEMA, orient="row").write_parquet(outputs["table"])
+    table1.published_table().write_parquet(outputs["published"])
+
+
 def write_attention_charts(folder: Path, rng: np.random.Generator) -> None:
     """Stand-ins for the attention stage's charts: Vega-Lite files, an SVG beside two of them."""
     import altair as alt
@@ -312,7 +337,7 @@ def write_attention_charts(folder: Path, rng: np.random.Generator) -> None:
         (folder / "charts" / f"{name}.vl.json").write_text(json.dumps(spec))
         if index < 2:
             (folder / "charts" / f"{name}.svg").write_text(
-                vl_convert.vegalite_to_svg(spec, vl_version=report.VEGA_LITE_VERSION)
+                vl_convert.vegalite_to_svg(spec, vl_version=VEGA_LITE_VERSION)
             )
     picks = pl.DataFrame(
         {
@@ -322,6 +347,8 @@ def write_attention_charts(folder: Path, rng: np.random.Generator) -> None:
             "available": True,
             "emotion": ["angry", "sad", "angry"],
             "pred": ["angry", "sad", "angry"],
+            "chunk_context": 30,
+            "n_chunks": [3, 0, 3],
         }
     )
     picks.write_parquet(folder / "charts" / "utterance_charts.parquet")
@@ -355,11 +382,18 @@ def test_full_synthetic_report_has_every_available_section(tmp_path, config):
     # the JS bundle is inlined exactly once and nothing points to the network
     assert html.count('<script type="module">') == 1
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
-    assert "Utterances per session and class" in html and "Run time per rule" in html
+    assert "Utterances per session and class" in html and "Run times are not part of this page" in html
     # the still-missing stages say why instead of failing
     assert "not available" not in _text(html)
-    assert "Vowels vs consonants (seed1)" in html and "Table 1: ours next to the paper" in html
+    assert "Vowels vs consonants (seed1)" in html and "(ours beside the paper&#x27;s)" in html
+    # Table 1 is rendered once, by emocue.table1, with the paper's values and the published block
+    assert html.count('<table class="table1">') == 1 and html.count('class="table1-published"') == 1
+    assert "80.1" in html and "Attention Pool [43]" in html and "quoted from Jalal" in html
     assert "Ses05M_impro01_M003" in html and "Figure-1 style plots of 2 test utterances" in html
+    assert "bottom: CSA-C30 posteriors of its 3 chunks" in html and "no CSA-C30 chunk" in html
+    # alignment QA: MFA's failure causes counted with their hint; partly-unknown speech listed
+    assert "Why MFA made no TextGrid" in html and "raise align.mfa.retry_beam (now 40" in html
+    assert "Aligned, but partly unknown speech" in html
     assert "&lt;b&gt;you&lt;/b&gt;" in html  # a word from the attention tables is data, not markup
 
 
@@ -378,11 +412,11 @@ def test_transcripts_and_ids_are_escaped(tmp_path, config):
     # chart text is data too: the static SVG escapes it, and so does the embedded JSON spec
     import altair as alt
 
-    chart = report.chart_block(
+    chart = chart_block(
         alt.Chart(pl.DataFrame({"word": [evil], "n": [1]})).mark_bar().encode(x="word:N", y="n:Q"),
         evil,
     )
-    page = report.render_html([report.Section("s", "S", [chart])], "t", "now")
+    page = render_html([report.Section("s", "S", [chart])], "t", state="0" * 64)
     assert evil not in page and "&lt;script&gt;alert(" in page and "\\u003cscript\\u003e" in page
     # exactly one executable script element: the inlined bundle (specs are inert JSON)
     scripts = re.findall(r"<script\b([^>]*)>", html)
@@ -394,15 +428,13 @@ def test_transcripts_and_ids_are_escaped(tmp_path, config):
 def test_missing_inputs_render_not_available(tmp_path, config):
     results = make_results(tmp_path, config, utterances_per_session=6, stages=("corpus", "train"))
     built = report.build_report(results, config)
-    assert (
-        "The combined Table 1" in built.html and "CSA C=30" in built.html
-    )  # falls back to metrics.json
     reasons = {
         b.what: b.reason for s in built.sections for b in s.blocks if b.kind == "unavailable"
     }
     assert "results/align/Session1.qa.parquet does not exist" in reasons["Alignment quality"]
     assert "snakemake align" in reasons["Alignment quality"]
     assert "snakemake fusion" in reasons["Weight selection on validation"]
+    assert "snakemake table1" in reasons["Table 1"]
     assert "snakemake attention" in reasons["Vowel vs consonant verdict"]
     assert "not available</strong> because results/align/Session1.qa.parquet" in built.html
     # an empty results folder still gives a page (every data section unavailable)
@@ -458,7 +490,7 @@ def test_verdict_names_both_circular_shift_variants():
     claim it does, and must quote the position-adjusted p-value beside it."""
     paired = {"pvalue": 0.01, "effect_size": 0.4, "ci_low": 0.1, "ci_high": 0.6, "n": 43,
               "effect_size_name": "rank-biserial r"}
-    text = report.verdict_text(paired, {"pvalue": 0.004}, {"pvalue": 0.3})
+    text = verdict_text(paired, {"pvalue": 0.004}, {"pvalue": 0.3})
     assert text.startswith("attention is higher on vowels")
     assert "vowel placement" not in text
     assert "p = 0.004" in text and "position: p = 0.3" in text
@@ -467,7 +499,7 @@ def test_verdict_names_both_circular_shift_variants():
 def test_inputs_read_each_file_once(tmp_path, monkeypatch):
     """Sections sharing an input (Table 1, tests.parquet, metrics.json) read and hash it once."""
     pl.DataFrame({"a": [1, 2]}).write_parquet(tmp_path / "t.parquet")
-    inputs = report.Inputs(tmp_path)
+    inputs = report.Inputs(tmp_path, {"t": ["t.parquet"], "missing": ["missing.json"]})
     hashed = []
     remember = inputs.remember
     monkeypatch.setattr(inputs, "remember", lambda path: hashed.append(path) or remember(path))
@@ -478,3 +510,103 @@ def test_inputs_read_each_file_once(tmp_path, monkeypatch):
         inputs.table("t.parquet", "x", ["b"])
     with pytest.raises(report.MissingInput, match="snakemake x"):
         inputs.json("missing.json", "x")
+
+
+def test_stale_results_folder_never_reaches_the_report(tmp_path, config):
+    """A seed folder left by an earlier config (seed 99) is neither read nor shown (issue 12.2)."""
+    import shutil
+
+    results = make_results(tmp_path, config, utterances_per_session=6)
+    shutil.copytree(results / "attention" / "seed1", results / "attention" / "seed99")
+    shutil.copytree(results / "train" / "blstmatt" / "Session5" / "seed1",
+                    results / "train" / "blstmatt" / "Session5" / "seed99")
+    built = report.build_report(results, config)
+    assert "seed99" not in built.html and "seed1" in built.html
+    assert not any("seed99" in name for name in built.checksums)
+    # every file the page read is one the report rule declares
+    declared = {f"results/{path}" for paths in report.report_files(config).values() for path in paths}
+    assert {name for name in built.checksums if "/charts/utterances/" not in name} <= declared
+
+
+def test_reading_an_undeclared_file_is_refused(tmp_path):
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "stale.parquet")
+    inputs = report.Inputs(tmp_path, {"t": ["t.parquet"]})
+    with pytest.raises(report.UndeclaredInput, match="stale.parquet is not a declared input"):
+        inputs.table("stale.parquet", "x")
+    with pytest.raises(report.UndeclaredInput):
+        inputs.member("charts", "a.vl.json")
+
+
+def test_config_without_alignment_still_builds_and_says_why(tmp_path, config):
+    """align.backend: none runs no align/attention stage: the report declares none of their files
+    and the sections name the setting that would make them (issue 11.15)."""
+    no_alignment = {**config, "align": {**config["align"], "backend": "none"}}
+    stages = ("corpus", "train", "sweep", "fusion")
+    results = make_results(tmp_path, no_alignment, utterances_per_session=6, stages=stages)
+    files = report.report_files(no_alignment)
+    assert not any(path.startswith(("align/", "attention/")) for paths in files.values() for path in paths)
+    built = report.build_report(results, no_alignment)
+    reasons = {b.what: b.reason for s in built.sections for b in s.blocks if b.kind == "not_configured"}
+    for part in ("Alignment quality", "Attention analysis", "Vowel vs consonant verdict"):
+        assert "align.backend is `none`" in reasons[part] and "set align.backend" in reasons[part]
+    assert not [b for s in built.sections for b in s.blocks if b.kind == "unavailable"]
+    assert "Attention analysis: not part of this configuration</strong> — align.backend" in built.html
+
+
+def test_same_inputs_give_a_byte_identical_report(tmp_path, config):
+    """Two copies of one results tree (other paths, other mtimes) give the same bytes (issue 11.13)."""
+    import shutil
+
+    first = make_results(tmp_path / "a", config, utterances_per_session=8)
+    second = tmp_path / "b" / "results"
+    shutil.copytree(first, second)
+    html = [report.build_report(results, config, workflow_dir=REPO).html for results in (first, second)]
+    assert html[0] == html[1]
+
+
+def test_timing_files_are_no_change_and_config_keeps_unicode(tmp_path, config):
+    titled = {**config, "report": {**config["report"], "title": "Émotions – 感情"}}
+    results = make_results(tmp_path, titled, utterances_per_session=6, stages=("corpus", "benchmarks"))
+    output = results / "report.html"
+    report.write_report(results, titled, output)
+    sidecar = report.sidecar_path(output)
+    recorded = json.loads(sidecar.read_text())
+    assert not any("benchmarks" in name for name in recorded["inputs"])
+    # an older report recorded timing files: they are not results, so never a change
+    recorded["inputs"]["results/benchmarks/train_blstmatt/Session5.tsv"] = "0" * 64
+    sidecar.write_text(json.dumps(recorded))
+    for tsv in (results / "benchmarks").rglob("*.tsv"):
+        tsv.write_text(BENCHMARK_HEADER + "9.0\t0:00:09\t1\t1\t1\t1\t1\t1\t1\t1\n")
+    html = report.write_report(results, titled, output).html
+    assert "no input changed" in _text(html) and "benchmarks" not in _text(html).split("Provenance")[0]
+    assert "title: Émotions – 感情" in html  # yaml.safe_dump(allow_unicode=True), not "\xC9motions"
+
+
+def test_speaker_in_training_and_test_is_marked_in_data_and_table1(tmp_path, config):
+    """issue 11.4: a speaker of the test session who also speaks in a training session."""
+    results = make_results(tmp_path, config, utterances_per_session=6, stages=("corpus", "fusion"))
+    clean = report.build_report(results, config)
+    assert "No speaker is in both the test and the training sessions" in clean.html
+    session1 = results / "corpus" / "Session1.parquet"
+    pl.read_parquet(session1).with_columns(speaker=pl.lit("Ses05F")).write_parquet(session1)
+    text = _text(report.build_report(results, config).html)
+    assert "speaker(s) are in both training and test sessions" in text
+    assert "Note on every row of Table 1: 1 speaker(s) are in both training and test" in text
+    assert "Ses05F (test Session5; training Session1)" in text
+
+
+def test_every_report_flagged_output_has_its_own_caption():
+    """issue 12.8: each `report(...)` output of any rule names a caption .rst that exists."""
+    calls = 0
+    for rules in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = rules.read_text()
+        for match in re.finditer(r"\breport\((.*?)category=", text, flags=re.S):
+            calls += 1
+            caption = re.search(r'caption=f?"([^"]+)"', match[1])
+            assert caption, f"{rules.name}: report() without caption: {match[0][:120]}"
+            names = ([caption[1]] if "{" not in caption[1] else
+                     [caption[1].replace("{name.removesuffix('_svg')}", chart) for chart in
+                      ("vowel_consonant", "phone_ranking", "position", "word_emotion")])
+            for name in names:
+                assert (rules.parent / name).resolve().is_file(), f"{rules.name}: {name} missing"
+    assert calls >= 3  # the report, Table 1, the attention charts

@@ -36,7 +36,7 @@ def test_report_target_rebuilds_only_the_report(tiny_run):
     )  # targets only
     # the template and the library are inputs, so editing them reruns (only) the report
     assert str(REPO / "workflow" / "templates" / "report.html.j2") in forced.stdout
-    assert str(REPO / "workflow" / "emocue" / "report.py") in forced.stdout
+    assert str(REPO / "workflow" / "emocue" / "report" / "sections" / "models.py") in forced.stdout
 
 
 def test_snakemake_report_zip(tiny_run, tmp_path):
@@ -46,3 +46,22 @@ def test_snakemake_report_zip(tiny_run, tmp_path):
         names = packed.namelist()
     # Snakemake's own page, plus our report (and the other flagged outputs) under data/raw/
     assert any("/data/raw/" in name and name.endswith("/report.html") for name in names), names
+
+
+def test_report_inputs_follow_the_config(tmp_path):
+    """align.backend: none runs no align/attention job, and the report declares none of their files
+    (issue 11.15); a leftover attention folder of another seed is never an input (issue 12.2)."""
+    import yaml
+
+    tiny = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    no_alignment = tmp_path / "no_alignment.yaml"
+    no_alignment.write_text(yaml.safe_dump({**tiny, "align": {"backend": "none"}}))
+    (tmp_path / "results" / "attention" / "seed99").mkdir(parents=True)
+    (tmp_path / "results" / "attention" / "seed99" / "tests.parquet").write_bytes(b"stale")
+    planned = run_snakemake(tmp_path, "-n", "results/report.html", configfile=no_alignment)
+    job = re.search(r"rule build_report:\n\s+input: ([^\n]+)", planned.stdout)
+    assert job, planned.stdout[-3000:]
+    inputs = job[1].split(", ")
+    assert "results/table1/table1.parquet" in inputs and "results/corpus/Session5.parquet" in inputs
+    assert not [path for path in inputs if path.startswith(("results/align/", "results/attention/"))]
+    assert not re.search(r"rule (align_session|attention_stats|attention_plots):", planned.stdout)

@@ -3,7 +3,7 @@
 A finished workflow is faked cheaply (tests/finished_workflow.py): a manifest corpus of placeholder
 audio files and every output marked up to date with `snakemake --touch`. The workflow sources are a
 copy in tmp_path, so a report template can be edited without touching the repository.
-Takes ~40 s of CPU (about 3 min wall on the loaded 2-core dev machine): each of the ~15 Snakemake
+Takes ~60 s of CPU (about 4 min wall on the loaded 2-core dev machine): each of the ~20 Snakemake
 calls parses the workflow.
 """
 
@@ -23,7 +23,8 @@ from finished_workflow import mark_outputs_up_to_date
 
 SESSIONS = [f"Session{n}" for n in range(1, 6)]
 LABELS = ["neu", "hap", "ang", "sad"]
-PER_SESSION_RULES = {"corpus_session", "extract_features", "align_session"}
+# Rules with one job per session (the baseline's functionals too, when the config has the baseline).
+PER_SESSION_RULES = {"corpus_session", "extract_features", "align_session", "baseline_functionals"}
 TRAIN_RULES = {"train_blstmatt", "train_csa"}
 RULE_LINE = re.compile(r"^\s*(?:local)?rule (\w+):$")
 WILDCARDS_LINE = re.compile(r"^\s*wildcards: (.*)$")
@@ -141,13 +142,53 @@ def test_changing_one_sessions_audio_plans_that_session_and_downstream_only(fini
         planned = finished.planned()
     finally:
         finished.finish()
-    per_session = {job for job in planned if job[0] in PER_SESSION_RULES}
-    assert per_session == {(rule, "session=Session2") for rule in PER_SESSION_RULES}
     # Everything downstream of Session 2's features and alignment: every training run (all use
     # Session 2 for training or testing) and every analysis job after them.
     downstream = {job for job in all_jobs if job[0] not in PER_SESSION_RULES}
-    assert planned - per_session == downstream
+    assert per_session_jobs(planned, ["Session2"], all_jobs) == downstream
     assert TRAIN_RULES <= rules(planned)
+
+
+def planned_after_manifest_edit(finished, edit) -> set[tuple[str, str]]:
+    """The dry-run plan after `edit(lines)` of the manifest's lines; the manifest is restored after."""
+    manifest = finished.workdir / "manifest.tsv"
+    original = manifest.read_text()
+    manifest.write_text("\n".join(edit(original.splitlines())) + "\n")
+    try:
+        return finished.planned()
+    finally:
+        manifest.write_text(original)
+        finished.finish()
+
+
+def per_session_jobs(planned, sessions, all_jobs) -> set[tuple[str, str]]:
+    """Checks that the per-session jobs planned are exactly those of `sessions`; returns the others."""
+    session_rules = rules(all_jobs) & PER_SESSION_RULES
+    assert {"corpus_session", "extract_features"} <= session_rules
+    assert {job for job in planned if job[0] in PER_SESSION_RULES} == {
+        (rule, f"session={session}") for rule in session_rules for session in sessions}
+    return {job for job in planned if job[0] not in PER_SESSION_RULES}
+
+
+def test_editing_one_manifest_row_plans_its_session_and_downstream_only(finished, all_jobs):
+    planned = planned_after_manifest_edit(finished, lambda lines: [
+        line.replace("hello there", "hello again") if line.startswith("Session2_u1\t") else line for line in lines])
+    downstream = {job for job in all_jobs if job[0] not in PER_SESSION_RULES}
+    assert per_session_jobs(planned, ["Session2"], all_jobs) == downstream
+
+
+def test_a_new_and_a_removed_row_change_their_own_sessions_only(finished, all_jobs):
+    def add_and_remove(lines):
+        added = next(line for line in lines if line.startswith("Session3_u0\t")).replace("Session3_u0", "Session3_u9")
+        return [line for line in lines if not line.startswith("Session4_u2\t")] + [added]
+
+    per_session_jobs(planned_after_manifest_edit(finished, add_and_remove), ["Session3", "Session4"], all_jobs)
+
+
+def test_a_column_no_reader_uses_changes_nothing(finished):
+    planned = planned_after_manifest_edit(finished, lambda lines: [
+        line + ("\tnotes" if number == 0 else "\tseen") for number, line in enumerate(lines)])
+    assert planned == set()
 
 
 def test_changing_a_report_template_plans_only_the_report(finished):
@@ -177,3 +218,28 @@ def test_changing_a_blstmatt_hyper_parameter_leaves_csa_alone(finished):
     planned = finished.planned_after_config_change("blstmatt", "hidden_size", 8)
     assert "train_blstmatt" in rules(planned)
     assert not rules(planned) & (PER_SESSION_RULES | {"train_csa", "sweep_table"})
+
+
+SCORING_RULES = {"score_system", "sweep_table", "fuse_systems", "build_table1", "build_report"}
+
+
+def test_changing_scoring_settings_plans_no_training(finished, all_jobs):
+    # Issue 12.3: bootstrap resamples (like every `evaluation` key) only change how predictions are
+    # scored; before, `train.bootstrap` was a training param and reran every training job.
+    planned = finished.planned_after_config_change("evaluation", "bootstrap", 100)
+    assert not rules(planned) & (TRAIN_RULES | PER_SESSION_RULES | {"attention_stats"})
+    assert SCORING_RULES <= rules(planned)
+    assert {job for job in all_jobs if job[0] == "score_system"} <= planned
+
+
+def test_changing_the_training_device_plans_no_training(finished):
+    original = finished.config()
+    changed = finished.config()
+    changed["train"]["device"] = "auto"  # tiny.yaml: cpu
+    finished.write_config(changed)
+    try:
+        planned = finished.planned()
+    finally:
+        finished.write_config(original)
+        finished.finish()
+    assert not rules(planned) & TRAIN_RULES

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 import yaml
 
 from conftest import REPO, SNAKEMAKE, TINY_CONFIG
@@ -233,7 +234,9 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(slurm_tiny_run, slur
     cmd = [*SNAKEMAKE, *PROFILES, "-d", str(workdir), target, "--configfile", str(configfile)]
 
     # First run: forced (the tiny run already trained this model) and without retries, so the
-    # cancelled job ends the run the way a user's interrupted session would.
+    # cancelled job ends the run the way a user's interrupted session would. The tiny run's
+    # finished checkpoint goes first, so the wait below sees this run's own first checkpoint.
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     first = subprocess.Popen([*cmd, "--forcerun", "train_blstmatt", "--retries", "0"], cwd=REPO,
                              env=slurm_cluster.env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
@@ -264,4 +267,4 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(slurm_tiny_run, slur
     assert submitted_jobs(second.stderr), "the resumed job did not go through Slurm"
     history = pl.read_parquet(run_dir / "history.parquet")
     assert history["epoch"].to_list() == list(range(1, epochs + 1))
-    assert not (run_dir / "checkpoint.pt").exists()
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["state"]["stop_reason"] == "max_epochs"

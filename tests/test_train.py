@@ -23,18 +23,18 @@ import torch
 import yaml
 
 from emocue.config import load_config
+from emocue.batches import length_buckets
 from emocue.features import save_features
+from emocue.models import load_trained
 from emocue.models.csa import chunk_starts
+from emocue.split import SplitSettings, make_splits
 from emocue.train import (
     CHECKPOINT_FILE,
     OUTPUT_FILES,
     job_from_results,
-    length_buckets,
-    make_splits,
     load_utterances,
     resolve_device,
     run_training,
-    stratified_validation,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def write_config(path: Path, **sections) -> Path:
                    "classes": CLASSES},
         "align": {"textgrid_dir": "unused"},
         "train": {"device": "cpu", "max_epochs": 6, "early_stopping_patience": 6, "lr": 3e-3,
-                  "threads": 1, "bootstrap": 200},
+                  "threads": 1},
         "blstmatt": {"hidden_size": 8, "num_layers": 2, "context_size": 8, "batch_size": 8},
         "csa": {"channels": 8, "kernel_sizes": [3, 3, 3], "batch_size": 32, "contexts": [30]},
     }
@@ -107,29 +107,11 @@ def train(results: Path, config: dict, out_dir: Path, model: str = "blstmatt", c
 
 
 # ---- splits and batches ------------------------------------------------------------------------
-def test_stratified_validation_is_proportional_and_seeded():
-    speakers = np.repeat(["a", "b", "c"], 40).tolist()
-    labels = np.tile(np.repeat(CLASSES, 10), 3).tolist()  # 12 strata of 10
-    mask = stratified_validation(speakers, labels, 0.1, seed=3)
-    assert mask.sum() == 12
-    strata = pl.DataFrame({"s": speakers, "l": labels, "v": mask}).group_by("s", "l").agg(pl.col("v").sum())
-    assert strata["v"].to_list() == [1] * 12  # exactly one per (speaker, label)
-    np.testing.assert_array_equal(mask, stratified_validation(speakers, labels, 0.1, seed=3))
-    assert not np.array_equal(mask, stratified_validation(speakers, labels, 0.1, seed=4))
-
-
-def test_stratified_validation_rounds_to_the_requested_total():
-    rng = np.random.default_rng(0)
-    speakers = rng.choice(["a", "b", "c", "d"], 97).tolist()
-    labels = rng.choice(CLASSES, 97).tolist()
-    assert stratified_validation(speakers, labels, 0.1, seed=0).sum() == round(9.7)
-
-
 def test_splits_keep_the_test_session_out_of_training_and_validation(results, config):
     table, matrices = load_utterances(
         *(job_from_results(results, config, "blstmatt", "Session5", 1, None, "x").__dict__[key]
           for key in ("manifests", "features", "stats")), CLASSES, "speaker")
-    splits = make_splits(table, matrices, "Session5", 0.1, seed=1)
+    splits = make_splits(table, matrices, "Session5", SplitSettings(validation="stratified"), seed=1)
     session_of = dict(zip(table["utt_id"], table["session"]))
     assert {session_of[u] for u in splits["test"].utt_ids} == {"Session5"}
     assert "Session5" not in {session_of[u] for u in splits["train"].utt_ids + splits["val"].utt_ids}
@@ -159,7 +141,8 @@ def test_length_buckets_cover_every_item_once_with_similar_lengths():
 def test_blstmatt_run_writes_documented_outputs_and_learns(results, config, tmp_path):
     out = tmp_path / "blstmatt"
     metrics = train(results, config, out)
-    assert not (out / CHECKPOINT_FILE).exists()  # removed once the run is complete
+    finished = torch.load(out / CHECKPOINT_FILE, weights_only=False)  # kept: see the kill-after-outputs test
+    assert finished["state"]["stop_reason"] == "max_epochs" and "optimizer" not in finished
     for name in ("model", "history", "predictions", "val_predictions", "metrics", "attention"):
         assert (out / OUTPUT_FILES[name]).exists(), name
     assert metrics["wa"] > 0.5 and metrics["ua"] > 0.5, "synthetic classes are easy; chance is 0.25"
@@ -183,6 +166,25 @@ def test_blstmatt_run_writes_documented_outputs_and_learns(results, config, tmp_
     assert all(lengths[u] == n == last + 1 for u, n, last in per_utterance.select("utt_id", "len", "frame").iter_rows())
     checkpoint = torch.load(out / "model.pt", weights_only=False)
     assert checkpoint["model"] == "blstmatt" and checkpoint["config"]["hidden_size"] == 8
+    assert_model_file_reproduces_predictions(results, config, out)
+
+
+def assert_model_file_reproduces_predictions(results: Path, config: dict, out: Path) -> None:
+    """load_trained(model.pt) scores whole test utterances as the run did (CSA: short ones are NaN)."""
+    trained = load_trained(out / "model.pt")
+    _, matrices = load_utterances(*(job_from_results(results, config, trained.name, "Session5", 1, None, "x")
+                                    .__dict__[key] for key in ("manifests", "features", "stats")),
+                                  trained.classes, trained.normalisation)
+    test_ids = sorted(load_lengths(results, "Session5"))
+    feats = [torch.from_numpy(matrices[u]) for u in test_ids]
+    x, lengths = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), torch.tensor([len(f) for f in feats])
+    with torch.no_grad():
+        logp = trained.utterance_log_posteriors(x, lengths).numpy()
+    predictions = pl.read_parquet(out / "predictions.parquet")
+    scored = [test_ids.index(u) for u in predictions["utt_id"]]
+    np.testing.assert_allclose(logp[scored], predictions.select(pl.col("^logp_.*$")).to_numpy(), atol=1e-5)
+    unscored = sorted(set(range(len(test_ids))) - set(scored))
+    assert np.isnan(logp[unscored]).all() and (trained.name == "csa") == bool(unscored)
 
 
 def load_lengths(results: Path, session: str) -> dict[str, int]:
@@ -214,6 +216,7 @@ def test_csa_run_counts_left_out_utterances_and_averages_chunks(results, config,
     mean_chunk_logp = chunks.group_by("utt_id").agg(pl.col("^logp_.*$").mean()).sort("utt_id")
     np.testing.assert_allclose(mean_chunk_logp.select(pl.col("^logp_.*$")).to_numpy(),
                                predictions.sort("utt_id").select(pl.col("^logp_.*$")).to_numpy(), atol=1e-9)
+    assert_model_file_reproduces_predictions(results, config, out)
 
 
 def test_same_seed_gives_identical_runs_on_cpu(results, config, tmp_path):
@@ -288,8 +291,9 @@ def test_killed_training_process_resumes_from_its_checkpoint(results, tmp_path):
     expected = pl.read_parquet(fresh / "history.parquet").drop("seconds")
     assert history.drop("seconds").equals(expected)
     resumed_metrics, fresh_metrics = (json.loads((d / "metrics.json").read_text()) for d in (out, fresh))
-    for key in ("wa", "ua", "macro_f1", "confusion", "best_epoch"):
+    for key in ("wa", "ua", "macro_f1", "best_epoch"):
         assert resumed_metrics[key] == fresh_metrics[key], key
+    assert pl.read_parquet(out / "predictions.parquet").equals(pl.read_parquet(fresh / "predictions.parquet"))
     assert math.isfinite(resumed_metrics["wa"])
 
 
@@ -333,7 +337,7 @@ def test_tiny_workflow_trains_every_run(tiny_run):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["epochs"] == config["train"]["max_epochs"] or metrics["stopped_early"]
         assert pl.read_parquet(run / "history.parquet").height == metrics["epochs"]
-        assert not (run / CHECKPOINT_FILE).exists()
+        assert torch.load(run / CHECKPOINT_FILE, weights_only=False)["state"]["stop_reason"]  # finished, kept
     attention = pl.read_parquet(runs[0] / "attention.parquet")
     sums = attention.group_by("utt_id").agg(pl.col("weight").sum())["weight"].to_numpy()
     np.testing.assert_allclose(sums, 1, atol=1e-5)

@@ -1,7 +1,8 @@
 """Charts of the attention stage (altair → Vega-Lite JSON, SVG via vl-convert).
 
 * :func:`utterance_chart` — the paper's Figure 1 for one utterance: normalised attention over time
-  with vowels shaded, words above and phone labels below (shared time axis).
+  with vowels shaded, words above and phone labels below (shared time axis), and under it CSA's
+  chunk posteriors over the same time axis (:func:`chunk_posterior_track`).
 * :func:`vowel_consonant_chart`, :func:`phone_ranking_chart`, :func:`position_chart`,
   :func:`word_emotion_chart` — the summaries behind the tests.
 * :func:`pick_utterances` — which utterances get a Figure 1.
@@ -77,9 +78,50 @@ def pick_utterances(utterances: pl.DataFrame, words: pl.DataFrame, requested: li
 
 
 # ---- Figure 1 ------------------------------------------------------------------------------------
+def chosen_chunk_predictions(selection: pl.DataFrame, seed: int, runs: list[dict],
+                             paths: list[str]) -> pl.DataFrame:
+    """CSA's test chunk log-posteriors of one seed, each fold at the context fusion chose on
+    validation for it (``selection``: fusion/selection.parquet). ``runs`` ({fold, context}) and
+    ``paths`` (their chunk_predictions.parquet) are in the same order. Adds ``context``, ``fold``."""
+    chosen = {row["fold"]: int(row["context"])
+              for row in selection.filter(pl.col("seed") == seed).iter_rows(named=True)}
+    frames = [pl.read_parquet(path).with_columns(context=pl.lit(int(run["context"]), pl.Int32),
+                                                 fold=pl.lit(run["fold"]))
+              for run, path in zip(runs, paths, strict=True)
+              if chosen.get(run["fold"]) == int(run["context"])]
+    missing = sorted({run["fold"] for run in runs} - set(chosen))
+    if missing:
+        raise ValueError(f"fusion selection has no CSA context for seed {seed}, folds {missing}; "
+                         "rerun `snakemake fusion`")
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def chunk_posterior_track(chunks: pl.DataFrame, time_scale: alt.Scale) -> alt.Chart:
+    """CSA's posterior p(k | chunk) of each of one utterance's chunks at the chunk's centre time:
+    how its decision moves within the utterance (the paper's CSA classifies every C-frame chunk;
+    §3.2). ``chunks``: utt_id, start_frame, context, logp_<class> (one utterance)."""
+    classes = [name.removeprefix("logp_") for name in chunks.columns if name.startswith("logp_")]
+    context = int(chunks["context"][0])
+    # chunk [s, s + C) is centred between the centres of frames s and s + C - 1
+    centre = (pl.col("start_frame") + (context - 1) / 2) * FRAME_SHIFT_S + FRAME_CENTRE_S
+    long = chunks.sort("start_frame").select(
+        centre.alias("time_s"), *[pl.col(f"logp_{name}").exp().alias(name) for name in classes]
+    ).unpivot(index="time_s", variable_name="class", value_name="posterior")
+    return alt.Chart(_records(long)).mark_line(point=True, strokeWidth=1.2).encode(
+        x=alt.X("time_s:Q", title="time (s)", scale=time_scale),
+        y=alt.Y("posterior:Q", scale=alt.Scale(domain=[0, 1]),
+                title=f"CSA-C{context} p(class | chunk)"),
+        color=alt.Color("class:N", scale=alt.Scale(domain=classes), title="CSA class"),
+        tooltip=["class:N", alt.Tooltip("time_s:Q", format=".2f"),
+                 alt.Tooltip("posterior:Q", format=".2f")],
+    ).properties(width=WIDTH, height=110)
+
+
 def utterance_chart(weights: np.ndarray, phones: pl.DataFrame, words: pl.DataFrame,
-                    title: str, highlight_word: str | None = None) -> alt.VConcatChart:
-    """Attention a_t = α_t·T over time (frame centres), vowels shaded, words above, phones below."""
+                    title: str, highlight_word: str | None = None,
+                    chunks: pl.DataFrame | None = None) -> alt.VConcatChart:
+    """Attention a_t = α_t·T over time (frame centres), vowels shaded, words above, phones below;
+    CSA's chunk posteriors under them when ``chunks`` has rows for the utterance."""
     curve = pl.DataFrame({
         "time_s": np.arange(weights.size) * FRAME_SHIFT_S + FRAME_CENTRE_S,
         "attention": weights * weights.size,
@@ -109,9 +151,10 @@ def utterance_chart(weights: np.ndarray, phones: pl.DataFrame, words: pl.DataFra
 
     word_colour = alt.condition("datum.highlight", alt.value("#7570b3"), alt.value("black"))
     phone_colour = alt.Color("phone_class:N", scale=CLASS_COLOURS, legend=None)
-    return alt.vconcat(strip(word_rows, "word", word_colour), middle,
-                       strip(phone_rows, "phone", phone_colour), spacing=2,
-                       title=title).resolve_scale(x="shared")
+    rows = [strip(word_rows, "word", word_colour), middle, strip(phone_rows, "phone", phone_colour)]
+    if chunks is not None and chunks.height:
+        rows.append(chunk_posterior_track(chunks, time_scale))
+    return alt.vconcat(*rows, spacing=2, title=title).resolve_scale(x="shared", color="independent")
 
 
 # ---- summary charts ------------------------------------------------------------------------------
@@ -196,11 +239,14 @@ SUMMARY_CHARTS = ("vowel_consonant", "phone_ranking", "position", "word_emotion"
 
 def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, requested: list[str],
                  n_word_groups: int, alpha: float, summary_paths: dict[str, tuple[str, str]],
-                 utterance_dir: str | Path, index_path: str | Path) -> pl.DataFrame:
+                 utterance_dir: str | Path, index_path: str | Path,
+                 chunks: pl.DataFrame | None = None) -> pl.DataFrame:
     """The ``attention_plots`` job: four summary charts and one Figure 1 per picked utterance.
 
     ``summary_paths`` maps each of :data:`SUMMARY_CHARTS` to its (.vl.json, .svg) paths; Figure-1
-    charts go to ``<utterance_dir>/<utt_id>.vl.json`` / ``.svg``, listed in ``index_path``.
+    charts go to ``<utterance_dir>/<utt_id>.vl.json`` / ``.svg``, listed in ``index_path`` with the
+    CSA context of their chunk-posterior track and its number of chunks (0: shorter than C).
+    ``chunks``: :func:`chosen_chunk_predictions`.
     """
     utterances, phones, words = tables["utterances"], tables["phones"], tables["words"]
     charts = {
@@ -214,7 +260,7 @@ def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, reque
     picks = pick_utterances(utterances, words, requested, n_word_groups)
     utterance_dir = Path(utterance_dir)
     utterance_dir.mkdir(parents=True, exist_ok=True)
-    info = utterances.select("utt_id", "emotion", "pred", "confidence")
+    info = utterances.select("utt_id", "fold", "emotion", "pred", "confidence")
     index = []
     for pick in picks.filter(pl.col("available")).unique("utt_id", keep="first").iter_rows(named=True):
         utt = pick["utt_id"]
@@ -224,14 +270,25 @@ def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, reque
         title = (f"{utt} — {row['emotion']} (predicted {row['pred']}, "
                  f"p = {row['confidence']:.2f})")
         json_path, svg_path = utterance_dir / f"{utt}.vl.json", utterance_dir / f"{utt}.svg"
+        own_chunks = None if chunks is None else chunks.filter(pl.col("utt_id") == utt)
         save_chart(utterance_chart(weights.astype(np.float64),
                                    phones.filter(pl.col("utt_id") == utt),
-                                   words.filter(pl.col("utt_id") == utt), title, word),
+                                   words.filter(pl.col("utt_id") == utt), title, word, own_chunks),
                    json_path, svg_path)
         index.append({**pick, "emotion": row["emotion"], "pred": row["pred"],
-                      "vl_json": str(json_path), "svg": str(svg_path)})
-    table = picks.join(pl.DataFrame(index).select("utt_id", "emotion", "pred", "vl_json", "svg")
+                      "vl_json": str(json_path), "svg": str(svg_path),
+                      "chunk_context": None if chunks is None else _fold_context(chunks, row["fold"]),
+                      "n_chunks": 0 if own_chunks is None else own_chunks.height})
+    columns = ["utt_id", "emotion", "pred", "vl_json", "svg", "chunk_context", "n_chunks"]
+    table = picks.join(pl.DataFrame(index, schema_overrides={"chunk_context": pl.Int32,
+                                                             "n_chunks": pl.Int32}).select(columns)
                        if index else pl.DataFrame(schema={"utt_id": pl.String}),
                        on="utt_id", how="left")
     table.write_parquet(index_path)
     return table
+
+
+def _fold_context(chunks: pl.DataFrame, fold: str) -> int | None:
+    """The CSA context chosen for ``fold`` (an utterance may have no chunk: shorter than C)."""
+    contexts = chunks.filter(pl.col("fold") == fold)["context"].unique()
+    return int(contexts[0]) if contexts.len() else None

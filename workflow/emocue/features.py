@@ -185,14 +185,18 @@ def fbank_batch(waveforms: Sequence[np.ndarray], options: FbankOptions = FbankOp
 
 
 def extract_features(audio_paths: Sequence[str], utt_ids: Sequence[str], options: FbankOptions = FbankOptions(),
-                     batch_seconds: float = 10.0) -> FeatureSet:
-    """Read (soundfile), mix down, resample and fbank every utterance, in batches of ~`batch_seconds`."""
+                     batch_seconds: float = 10.0, speed: float = 1.0) -> FeatureSet:
+    """Read (soundfile), mix down, resample, speed-perturb (``speed`` ≠ 1, emocue.augment) and
+    fbank every utterance, in batches of ~`batch_seconds`."""
+    from emocue.augment import speed_perturb
+
     matrices: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     pending_samples = 0
     max_samples = int(batch_seconds * options.sample_rate)
     for path in audio_paths:
-        pending.append(load_waveform(path, options.sample_rate))
+        waveform = load_waveform(path, options.sample_rate)
+        pending.append(waveform if speed == 1.0 else speed_perturb(waveform, speed, options.sample_rate))
         pending_samples += len(pending[-1])
         if pending_samples >= max_samples:
             matrices += fbank_batch(pending, options)
@@ -298,11 +302,19 @@ def normalise(features: FeatureSet, mode: str, stats: pl.DataFrame | None = None
 
 
 def write_session_features(manifest_path: str | Path, features_path: str | Path, stats_path: str | Path,
-                           options: FbankOptions = FbankOptions()) -> FeatureSet:
-    """Rule extract_features: features of every manifest utterance (manifest order) and speaker stats."""
+                           options: FbankOptions = FbankOptions(), speed: float = 1.0) -> FeatureSet:
+    """Rules extract_features / extract_speed_features: features of every manifest utterance
+    (manifest order) and speaker stats; a speed-perturbed copy (``speed`` ≠ 1) names its
+    utterances and speakers ``sp<speed>-<id>`` (emocue.augment.speed_tag)."""
+    from emocue.augment import speed_tag
+
     manifest = pl.read_parquet(manifest_path)
+    if speed != 1.0:
+        manifest = manifest.with_columns(pl.concat_str(pl.lit(f"{speed_tag(speed)}-"), pl.col(column)).alias(column)
+                                         for column in ("utt_id", "speaker"))
     started = time.perf_counter()
-    features = extract_features(manifest["audio_path"].to_list(), manifest["utt_id"].to_list(), options)
+    features = extract_features(manifest["audio_path"].to_list(), manifest["utt_id"].to_list(), options,
+                                speed=speed)
     seconds = time.perf_counter() - started
     audio_s = float(manifest["duration_s"].sum() or 0.0)
     resampled = manifest.filter(pl.col("sample_rate") != options.sample_rate).height

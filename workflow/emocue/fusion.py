@@ -1,4 +1,4 @@
-"""System combination (the paper's SYSComb), significance of system differences, and Table 1.
+"""System combination (the paper's SYSComb) and the significance of system differences.
 
 Fusion (paper §4, "CSA posteriors scaled by 0.4 and multiplied"): per test utterance
 
@@ -12,64 +12,44 @@ Selection uses the validation split only: the CSA context is the one whose own v
 (``fusion.select_metric``, UA by default) is best — or ``fusion.context`` from config — and w is
 the grid point (``weight_min`` … ``weight_max`` step ``weight_step``) with the best fused
 validation score; ties go to the smaller context / smaller w. :func:`select_fusion` takes no test
-data at all. The paper's w (``paper_weight``) is always reported beside the selected one.
+data at all. The paper's w (``paper_weight``) is always reported beside the selected one. Each
+further system of ``fusion.systems`` (e.g. the eGeMAPS baseline) is then fused onto SYSComb the
+same way, log p = log p_SYSComb + w' · log p_other, w' on the same grid chosen on validation
+(:func:`select_other_weight`), giving ``SYSComb+<system>``.
 
 Significance, per (fold, seed), for each pair of systems on the utterances both scored: the WA and
 UA differences with 95 % paired-bootstrap CIs and McNemar's exact test on correct/incorrect
 decisions (see :mod:`emocue.stats`); McNemar p-values get Benjamini–Hochberg q-values within the run.
+Resamples and confidence come from the ``evaluation`` section (as for every CI).
+
+The fused test predictions (SYSComb at the selected weight and ``SYSComb-w<paper_weight>``) go to
+the score stage like every other system's; Table 1 is built by :mod:`emocue.table1`.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy import stats as scipy_stats
 from scipy.special import logsumexp
 
-from emocue import metrics
-from emocue.stats import benjamini_hochberg, mcnemar_exact, paired_bootstrap_difference
-from emocue.sweep import (
-    METRICS,
+from emocue import layout, metrics
+from emocue.scoring import (
+    EvaluationSettings,
     PredictionsError,
     label_indices,
     logp_columns,
+    point_score,
     prediction_frame,
     read_predictions,
-    point_score,
-    score_decisions,
 )
+from emocue.stats import benjamini_hochberg, mcnemar_exact, paired_bootstrap_difference
 
 log = logging.getLogger(__name__)
-
-BLSTMATT = "BLSTMATT"
-FUSION = "SYSComb"
-
-# The paper's Table 1 (Jalal, Milner & Hain, Interspeech 2020), keyed by our row labels
-# (BLSTMATT, CSA-C<context>, SYSComb), values (WA, UA) in % under the USUAL definitions — the paper
-# prints them under swapped names, so its column "UA" goes to WA here and its "WA" to UA.
-# Empty: the published numbers could not be looked up where this was written; fill from the paper.
-PAPER_TABLE1: dict[str, tuple[float, float]] = {}
-PAPER_NOTE_MISSING = "paper values not available here"
-SWAPPED_NAMES_NOTE = (
-    "The paper's Table 1 labels the columns the other way round: what it calls UA is the overall "
-    "accuracy (WA here, class-frequency weighted) and what it calls WA is the mean per-class recall "
-    "(UA here). Reference values are placed under the usual definitions."
-)
-
-
-def csa_system(context: int) -> str:
-    return f"CSA-C{context}"
-
-
-def paper_fusion_system(weight: float) -> str:
-    return f"{FUSION}-w{weight:g}"
-
 
 @dataclass(frozen=True)
 class FusionSettings:
@@ -80,12 +60,13 @@ class FusionSettings:
     weight_max: float = 2.0
     weight_step: float = 0.05
     paper_weight: float = 0.4
-    bootstrap: int = 2000
     select_metric: str = "ua"
+    systems: tuple[str, ...] = ()  # further systems (e.g. a baseline) fused onto SYSComb
 
     @classmethod
     def from_config(cls, section: dict) -> FusionSettings:
-        return cls(**{key: section[key] for key in cls.__dataclass_fields__ if key in section})
+        values = {key: section[key] for key in cls.__dataclass_fields__ if key in section}
+        return cls(**values | {"systems": tuple(values.get("systems", ()))})
 
     def weight_grid(self) -> np.ndarray:
         """weight_min, weight_min + step, … up to weight_max inclusive (rounded against float drift)."""
@@ -119,21 +100,22 @@ def normalise_log(logp: np.ndarray) -> np.ndarray:
 
 
 def pair_posteriors(blstmatt: pl.DataFrame, csa: pl.DataFrame, classes: list[str],
-                    source: str) -> PairedPosteriors:
-    """Align a CSA table to the BLSTMATT table of the same split (``source`` names them in errors)."""
+                    source: str, other: str = "CSA") -> PairedPosteriors:
+    """Align a CSA table (or ``other`` system's) to the BLSTMATT table of the same split
+    (``source`` names them in errors)."""
     columns = logp_columns(classes)
     extra = set(csa["utt_id"]) - set(blstmatt["utt_id"])
     if extra:
         raise PredictionsError(
-            f"{source}: CSA scored utterances BLSTMATT did not ({sorted(extra)[:5]}); both runs must "
-            "use the same split — re-run training"
+            f"{source}: {other} scored utterances BLSTMATT did not ({sorted(extra)[:5]}); both runs "
+            "must use the same split — re-run them"
         )
     joined = blstmatt.join(csa.select("utt_id", pl.col("label").alias("csa_label"), *columns),
                            on="utt_id", how="left", suffix="_csa", maintain_order="left")
     disagree = joined.filter(pl.col("csa_label").is_not_null() & (pl.col("csa_label") != pl.col("label")))
     if disagree.height:
-        raise PredictionsError(f"{source}: BLSTMATT and CSA labels differ for "
-                               f"{disagree['utt_id'].head(5).to_list()}; re-run training")
+        raise PredictionsError(f"{source}: BLSTMATT and {other} labels differ for "
+                               f"{disagree['utt_id'].head(5).to_list()}; re-run them")
     csa_logp = joined.select([f"{name}_csa" for name in columns]).to_numpy().astype(float)
     csa_logp[~np.isfinite(csa_logp).all(axis=1)] = np.nan
     kept = np.isfinite(csa_logp).all(axis=1)
@@ -226,7 +208,7 @@ def _resampled_score(labels: np.ndarray, preds: np.ndarray, n_classes: int, indi
 
 
 def compare_systems(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray,
-                    n_classes: int, n_resamples: int, seed: int) -> dict:
+                    n_classes: int, evaluation: EvaluationSettings) -> dict:
     """WA/UA differences (A − B) with paired-bootstrap CIs, and McNemar's exact test."""
     row = {"n": int(labels.size)}
     for name in ("wa", "ua"):
@@ -237,7 +219,8 @@ def compare_systems(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray
         row[f"{name}_a"] = point_score(labels, preds_a, n_classes, name)
         row[f"{name}_b"] = point_score(labels, preds_b, n_classes, name)
         # Same seed for WA and UA: both differences come from the same resamples.
-        result = paired_bootstrap_difference(difference, labels.size, n_resamples, seed,
+        result = paired_bootstrap_difference(difference, labels.size, evaluation.bootstrap,
+                                             evaluation.seed, evaluation.confidence,
                                              name=f"paired_bootstrap_{name}_difference")
         row[f"{name}_diff"] = result.statistic
         row[f"{name}_diff_ci_low"], row[f"{name}_diff_ci_high"] = result.ci_low, result.ci_high
@@ -262,18 +245,31 @@ class RunInputs:
     blstmatt_test: pl.DataFrame
     csa_val: dict[int, pl.DataFrame]
     csa_test: dict[int, pl.DataFrame]
+    others_val: dict[str, pl.DataFrame] = field(default_factory=dict)  # fusion.systems, by name
+    others_test: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def select_other_weight(fused: np.ndarray, other: np.ndarray, labels: np.ndarray,
+                        settings: FusionSettings, n_classes: int) -> tuple[float, float]:
+    """The grid weight of a further system fused onto SYSComb, from validation alone: the best
+    ``select_metric`` of fuse(SYSComb, other, w), ties to the smaller w. Returns (w, score)."""
+    grid = settings.weight_grid()
+    scores = [point_score(labels, fuse(fused, other, weight).argmax(axis=1), n_classes,
+                          settings.select_metric) for weight in grid]
+    best = int(np.argmax(scores))  # the first maximum: the smallest w
+    return float(grid[best]), float(scores[best])
 
 
 @dataclass(frozen=True)
 class RunResult:
     selection: pl.DataFrame
     weight_curve: pl.DataFrame
-    systems: pl.DataFrame
     significance: pl.DataFrame
     predictions: pl.DataFrame
 
 
-def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) -> RunResult:
+def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings,
+             evaluation: EvaluationSettings) -> RunResult:
     n_classes = len(classes)
     source = f"{inputs.fold} seed {inputs.seed}"
     validation = {
@@ -281,22 +277,37 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) ->
         for context, table in inputs.csa_val.items()
     }
     selection, curve = select_fusion(validation, settings, n_classes)
-    log.info("%s: CSA C=%d (%s), w=%.3g (validation %s %.3f)", source, selection.context,
+    log.info("%s: CSA context C = %d (%s), w = %.3g (validation %s %.3f)", source, selection.context,
              selection.context_source, selection.weight, settings.select_metric,
              selection.val_fusion_score)
+
+    # Further systems (fusion.systems) are fused onto SYSComb, their weights again on validation.
+    chosen = validation[selection.context]
+    fused_val = fuse(chosen.blstmatt_logp, chosen.csa_logp, selection.weight)
+    other_weights = {}
+    for name in settings.systems:
+        other = pair_posteriors(inputs.blstmatt_val, inputs.others_val[name], classes,
+                                f"validation, {name}, {source}", other=name).csa_logp
+        other_weights[name] = select_other_weight(fused_val, other, chosen.labels, settings, n_classes)
+        log.info("%s: %s onto SYSComb, w = %.3g (validation %s %.3f)", source, name,
+                 *other_weights[name], settings.select_metric)
 
     # Test data is read only from here on.
     test = pair_posteriors(inputs.blstmatt_test, inputs.csa_test[selection.context], classes,
                            f"test, C={selection.context}, {source}")
-    systems = scored_systems(test, selection, settings)
-    system_rows = score_systems(systems, test, inputs, classes, settings)
-    significance_table = compare_pairs(systems, test, inputs, n_classes, settings)
+    others_test = {name: pair_posteriors(inputs.blstmatt_test, inputs.others_test[name], classes,
+                                         f"test, {name}, {source}", other=name).csa_logp
+                   for name in settings.systems}
+    systems = scored_systems(test, selection, settings, others_test,
+                             {name: weight for name, (weight, _) in other_weights.items()})
+    significance_table = compare_pairs(systems, test, inputs, n_classes, evaluation)
     kept = test.kept
-
-    fused = fuse(test.blstmatt_logp, test.csa_logp, selection.weight)
-    predictions = prediction_frame(test.utt_ids, test.labels, fused, classes).select(
-        pl.lit(inputs.fold).alias("fold"), pl.lit(inputs.seed).alias("seed"), pl.all(),
-        pl.Series("fallback", ~kept))
+    predictions = pl.concat([
+        prediction_frame(test.utt_ids, test.labels, system.logp, classes).select(
+            pl.lit(system.name).alias("system"), pl.lit(inputs.fold).alias("fold"),
+            pl.lit(inputs.seed).alias("seed"), pl.lit(system.context).alias("context"),
+            pl.lit(system.weight).alias("weight"), pl.all(), pl.Series("fallback", ~kept))
+        for system in systems if system.weight is not None])
     selection_row = pl.DataFrame([{
         "fold": inputs.fold, "seed": inputs.seed, "context": selection.context,
         "context_source": selection.context_source, "weight": selection.weight,
@@ -310,77 +321,80 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) ->
                                pl.lit(inputs.seed, pl.Int32).alias("seed"))
     return RunResult(_int32(selection_row),
                      curve.select("fold", "seed", pl.exclude("fold", "seed")),
-                     _int32(pl.DataFrame(system_rows, infer_schema_length=None)),
                      _int32(significance_table), _int32(predictions))
 
 
 @dataclass(frozen=True)
 class ScoredSystem:
     name: str
-    role: str  # baseline | selected_csa | fusion_selected | fusion_paper_weight
-    decisions: np.ndarray  # (N,) class indices on all test utterances; -1 where CSA has none
+    role: str  # blstmatt | selected_csa | fusion_selected | fusion_paper_weight | other | fusion_other
+    logp: np.ndarray  # (N, K) on all test utterances; NaN rows where the system has no decision
     context: int | None = None
-    weight: float | None = None
+    weight: float | None = None  # fused systems: the weight of the system added last
 
     @property
-    def needs_csa(self) -> bool:
-        return self.role == "selected_csa"
+    def kept(self) -> np.ndarray:  # (N,) bool
+        return np.isfinite(self.logp).all(axis=1)
+
+    @property
+    def decisions(self) -> np.ndarray:  # (N,) class indices; -1 where there is no decision
+        return np.where(self.kept, np.nan_to_num(self.logp, nan=-np.inf).argmax(axis=1), -1)
 
 
-def scored_systems(test: PairedPosteriors, selection: Selection,
-                 settings: FusionSettings) -> list[ScoredSystem]:
-    """The four systems scored on the test set: BLSTMATT, the selected CSA, SYSComb at the
-    selected and at the paper's weight."""
-    csa_decisions = np.where(test.kept, np.nan_to_num(test.csa_logp).argmax(axis=1), -1)
+def scored_systems(test: PairedPosteriors, selection: Selection, settings: FusionSettings,
+                   others: dict[str, np.ndarray] | None = None,
+                   other_weights: dict[str, float] | None = None) -> list[ScoredSystem]:
+    """The systems compared on the test set: BLSTMATT, the selected CSA, SYSComb at the selected
+    and at the paper's weight, then per further system (fusion.systems) itself and SYSComb+<it>."""
     context = selection.context
-    return [
-        ScoredSystem(BLSTMATT, "baseline", test.blstmatt_logp.argmax(axis=1)),
-        ScoredSystem(csa_system(context), "selected_csa", csa_decisions, context),
-        *(ScoredSystem(name, role, fuse(test.blstmatt_logp, test.csa_logp, weight).argmax(axis=1),
-                       context, weight)
-          for name, role, weight in (
-              (FUSION, "fusion_selected", selection.weight),
-              (paper_fusion_system(settings.paper_weight), "fusion_paper_weight",
-               settings.paper_weight))),
+    syscomb = fuse(test.blstmatt_logp, test.csa_logp, selection.weight)
+    systems = [
+        ScoredSystem(layout.BLSTMATT, "blstmatt", test.blstmatt_logp),
+        ScoredSystem(layout.csa_system(context), "selected_csa", test.csa_logp, context),
+        ScoredSystem(layout.SYSCOMB, "fusion_selected", syscomb, context, selection.weight),
+        ScoredSystem(layout.syscomb_weight_system(settings.paper_weight), "fusion_paper_weight",
+                     fuse(test.blstmatt_logp, test.csa_logp, settings.paper_weight), context,
+                     settings.paper_weight),
     ]
+    for name, logp in (others or {}).items():
+        weight = other_weights[name]
+        systems += [ScoredSystem(name, "other", logp),
+                    ScoredSystem(layout.syscomb_with(name), "fusion_other", fuse(syscomb, logp, weight),
+                                 context, weight)]
+    return systems
 
 
-def score_systems(systems: list[ScoredSystem], test: PairedPosteriors, inputs: RunInputs,
-                  classes: list[str], settings: FusionSettings) -> list[dict]:
-    """WA / UA / macro-F1 with CIs per system (CSA on the utterances it kept)."""
-    kept = test.kept
-    rows = []
-    for system in systems:
-        scored = kept if system.needs_csa else np.ones_like(kept)
-        row = {"fold": inputs.fold, "seed": inputs.seed, "system": system.name, "role": system.role,
-               "context": system.context, "weight": system.weight,
-               "n_fallback": int((~kept).sum()) if system.role.startswith("fusion") else 0}
-        row.update(score_decisions(test.labels[scored], system.decisions[scored], classes,
-                                   settings.bootstrap, inputs.seed))
-        rows.append(row)
-    return rows
+def system_pairs(systems: list[ScoredSystem]) -> list[tuple[ScoredSystem, ScoredSystem]]:
+    """(CSA, BLSTMATT); each SYSComb against BLSTMATT and CSA; each SYSComb+<other> against
+    BLSTMATT, SYSComb and the other system."""
+    by_role = {system.role: system for system in systems[:4]}
+    blstmatt, csa = by_role["blstmatt"], by_role["selected_csa"]
+    pairs = [(csa, blstmatt)]
+    pairs += [(by_role[role], single) for role in ("fusion_selected", "fusion_paper_weight")
+              for single in (blstmatt, csa)]
+    for other, combined in zip(systems[4::2], systems[5::2]):
+        pairs += [(combined, blstmatt), (combined, by_role["fusion_selected"]), (combined, other)]
+    return pairs
 
 
 def compare_pairs(systems: list[ScoredSystem], test: PairedPosteriors, inputs: RunInputs,
-                  n_classes: int, settings: FusionSettings) -> pl.DataFrame:
-    """Significance of (CSA, BLSTMATT) and (each SYSComb, each single system), each pair on the
-    utterances both scored; McNemar q-values (Benjamini–Hochberg) within the run."""
-    baseline, csa, *fusions = systems
+                  n_classes: int, evaluation: EvaluationSettings) -> pl.DataFrame:
+    """Significance of every pair of :func:`system_pairs`, each on the utterances both decided;
+    McNemar q-values (Benjamini–Hochberg) within the run."""
     rows = []
-    for system_a, system_b in [(csa, baseline)] + [(f, s) for f in fusions for s in (baseline, csa)]:
-        on_kept = system_a.needs_csa or system_b.needs_csa
-        scored = test.kept if on_kept else np.ones_like(test.kept)
+    for system_a, system_b in system_pairs(systems):
+        scored = system_a.kept & system_b.kept
+        with_csa = "selected_csa" in (system_a.role, system_b.role)
         row = {"fold": inputs.fold, "seed": inputs.seed, "system_a": system_a.name,
-               "system_b": system_b.name, "utterances": "csa_kept" if on_kept else "all_test"}
+               "system_b": system_b.name, "utterances": "csa_kept" if with_csa else "all_test"}
         row.update(compare_systems(test.labels[scored], system_a.decisions[scored],
-                                   system_b.decisions[scored], n_classes, settings.bootstrap,
-                                   inputs.seed))
+                                   system_b.decisions[scored], n_classes, evaluation))
         rows.append(row)
     qvalues = benjamini_hochberg(np.array([row["mcnemar_pvalue"] for row in rows]))
     return pl.DataFrame(rows).with_columns(pl.Series("mcnemar_qvalue", qvalues))
 
 
-INT32_COLUMNS = ("seed", "context", "n", "n_fallback", "n_val", "n_val_fallback", "n_test",
+INT32_COLUMNS = ("seed", "context", "n", "n_val", "n_val_fallback", "n_test",
                  "n_test_fallback", "mcnemar_only_a_correct", "mcnemar_only_b_correct")
 
 
@@ -389,9 +403,7 @@ def _int32(table: pl.DataFrame) -> pl.DataFrame:
     return table.cast({name: pl.Int32 for name in INT32_COLUMNS if name in table.columns})
 
 
-# ---- summaries and Table 1 ---------------------------------------------------------------------
-
-
+# ---- summaries ---------------------------------------------------------------------------------
 def summarise_significance(significance: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
     """Across runs (folds × seeds), per system pair: mean and SD of the differences, and in how
     many runs McNemar's p fell below ``alpha``."""
@@ -407,114 +419,6 @@ def summarise_significance(significance: pl.DataFrame, alpha: float = 0.05) -> p
     return (significance.with_columns(pl.int_range(pl.len()).over("fold", "seed").alias("pair"))
             .group_by("pair").agg(*names, pl.col("utterances").first(), *aggregations)
             .sort("pair").drop("pair"))
-
-
-def _across_runs(values: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray,
-                 confidence: float = 0.95) -> tuple[float, float, float, str]:
-    """One run: its bootstrap CI. Several: the mean with a t-interval over runs."""
-    if values.size == 1:
-        return float(values[0]), float(ci_low[0]), float(ci_high[0]), "bootstrap over test utterances"
-    mean = float(values.mean())
-    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1)
-                 * values.std(ddof=1) / np.sqrt(values.size))
-    return mean, mean - half, mean + half, f"t-interval over {values.size} runs"
-
-
-def build_table1(sweep: pl.DataFrame, systems: pl.DataFrame,
-                 paper: dict[str, tuple[float, float]] | None = None) -> pl.DataFrame:
-    """The paper's Table 1 rows: BLSTMATT, CSA per context (from the sweep), SYSComb at the selected
-    and at the paper's weight — our WA / UA with 95 % CIs beside the paper's values (%)."""
-    paper = PAPER_TABLE1 if paper is None else paper
-    groups: list[tuple[str, int | None, float | None, pl.DataFrame]] = [
-        (BLSTMATT, None, None, systems.filter(pl.col("role") == "baseline"))]
-    for context in sorted(set(sweep["context"].to_list())):
-        groups.append((csa_system(context), context, None,
-                       sweep.filter(pl.col("context") == context)
-                       .rename({"n_test_kept": "n"})))
-    for role in ("fusion_selected", "fusion_paper_weight"):
-        rows = systems.filter(pl.col("role") == role)
-        weights, contexts = rows["weight"].unique().to_list(), rows["context"].unique().to_list()
-        label = FUSION if role == "fusion_selected" else rows["system"][0]
-        groups.append((label, contexts[0] if len(contexts) == 1 else None,
-                       weights[0] if len(weights) == 1 else None, rows))
-    table = []
-    for system, context, weight, rows in groups:
-        row = {"system": system, "context": context, "weight": weight, "n_runs": rows.height,
-               "n_test_mean": float(rows["n"].mean())}
-        for name in METRICS:
-            value, low, high, kind = _across_runs(rows[name].to_numpy(),
-                                                  rows[f"{name}_ci_low"].to_numpy(),
-                                                  rows[f"{name}_ci_high"].to_numpy())
-            row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = value, low, high
-        row["ci_kind"] = kind
-        reference = paper.get(system)
-        row["paper_wa"] = reference[0] if reference else None
-        row["paper_ua"] = reference[1] if reference else None
-        row["paper_note"] = None if reference else PAPER_NOTE_MISSING
-        table.append(row)
-    schema = {"system": pl.String, "context": pl.Int32, "weight": pl.Float64, "n_runs": pl.Int32,
-              "n_test_mean": pl.Float64,
-              **{f"{name}{suffix}": pl.Float64 for name in METRICS
-                 for suffix in ("", "_ci_low", "_ci_high")},
-              "ci_kind": pl.String, "paper_wa": pl.Float64, "paper_ua": pl.Float64,
-              "paper_note": pl.String}
-    return pl.DataFrame(table, schema=schema, orient="row")
-
-
-def _row_label(row: dict) -> str:
-    """E.g. "BLSTMATT (variable context)", "CSA-C30", "SYSComb (C = 30, w = 0.45)"."""
-    if row["system"] == BLSTMATT:
-        return f"{BLSTMATT} (variable context)"
-    if not row["system"].startswith(FUSION):
-        return row["system"]
-    details = [f"C = {row['context']}" if row["context"] is not None else "C per run"]
-    details.append(f"w = {row['weight']:g}" if row["weight"] is not None else "w per run")
-    return f"{row['system'].split('-w')[0]} ({', '.join(details)})"
-
-
-def _cells(row: dict) -> list[str]:
-    def percent(name: str) -> str:
-        return (f"{100 * row[name]:.1f} [{100 * row[f'{name}_ci_low']:.1f}, "
-                f"{100 * row[f'{name}_ci_high']:.1f}]")
-
-    def reference(name: str) -> str:
-        return "–" if row[name] is None else f"{row[name]:.2f}"
-
-    return [_row_label(row), str(row["n_runs"]), f"{row['n_test_mean']:.0f}",
-            percent("wa"), percent("ua"), reference("paper_wa"), reference("paper_ua")]
-
-
-TABLE1_HEADER = ["System", "Runs", "Test utts", "WA % [95 % CI]", "UA % [95 % CI]",
-                 "Paper WA %", "Paper UA %"]
-
-
-def _table1_notes(table: pl.DataFrame) -> list[str]:
-    notes = [SWAPPED_NAMES_NOTE,
-             "WA = overall accuracy; UA = mean per-class recall. CSA rows are scored on the test "
-             "utterances at least C frames long; the other rows on all test utterances (SYSComb "
-             "falls back to BLSTMATT where CSA has no decision)."]
-    notes += sorted(set(f"CI: {kind}." for kind in table["ci_kind"].to_list()))
-    if table["paper_note"].drop_nulls().len():
-        notes.append(f"Paper columns: {PAPER_NOTE_MISSING}.")
-    return notes
-
-
-def render_table1_markdown(table: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(TABLE1_HEADER) + " |", "|" + "---|" * len(TABLE1_HEADER)]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in table.iter_rows(named=True)]
-    return "\n".join(lines + [""] + [f"- {note}" for note in _table1_notes(table)]) + "\n"
-
-
-def render_table1_html(table: pl.DataFrame) -> str:
-    """An HTML fragment (<table> with caption and notes) for the report."""
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in TABLE1_HEADER)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in _cells(row)) + "</tr>"
-        for row in table.iter_rows(named=True))
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in _table1_notes(table))
-    return (f'<table class="table1"><caption>Table 1: BLSTMATT, CSA per context and SYSComb '
-            f"(IEMOCAP-style 4 classes)</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>\n<ul class=\"table1-notes\">{notes}</ul>\n")
 
 
 def weight_curve_chart(curve: pl.DataFrame, settings: FusionSettings):
@@ -548,21 +452,20 @@ def weight_curve_chart(curve: pl.DataFrame, settings: FusionSettings):
 
 @dataclass(frozen=True)
 class FusionOutputs:
+    """The stage's files, by their ``layout.FUSION_OUTPUTS`` roles."""
+
     selection: Path
     weight_curve: Path
     weight_curve_chart: Path
-    systems: Path
+    predictions: Path
     significance: Path
     significance_summary: Path
-    predictions: Path
-    table1: Path
-    table1_markdown: Path
-    table1_html: Path
 
 
-def run_fusion(runs: list[RunInputs], sweep: pl.DataFrame, classes: list[str],
-               settings: FusionSettings, outputs: FusionOutputs) -> pl.DataFrame:
-    results = [fuse_run(run, classes, settings) for run in runs]
+def run_fusion(runs: list[RunInputs], classes: list[str], settings: FusionSettings,
+               evaluation: EvaluationSettings, outputs: FusionOutputs) -> pl.DataFrame:
+    """Fuse every (fold, seed) and write the stage's tables; returns the selection table."""
+    results = [fuse_run(run, classes, settings, evaluation) for run in runs]
 
     def stacked(field: Callable[[RunResult], pl.DataFrame]) -> pl.DataFrame:
         return pl.concat([field(result) for result in results], how="vertical_relaxed")
@@ -570,33 +473,37 @@ def run_fusion(runs: list[RunInputs], sweep: pl.DataFrame, classes: list[str],
     tables = {
         outputs.selection: stacked(lambda r: r.selection),
         outputs.weight_curve: stacked(lambda r: r.weight_curve),
-        outputs.systems: stacked(lambda r: r.systems),
         outputs.significance: stacked(lambda r: r.significance),
         outputs.predictions: stacked(lambda r: r.predictions),
     }
     tables[outputs.significance_summary] = summarise_significance(tables[outputs.significance])
-    table1 = build_table1(sweep, tables[outputs.systems])
-    tables[outputs.table1] = table1
     for path, table in tables.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         table.write_parquet(path)
     Path(outputs.weight_curve_chart).write_text(
         weight_curve_chart(tables[outputs.weight_curve], settings).to_json())
-    Path(outputs.table1_markdown).write_text(render_table1_markdown(table1))
-    Path(outputs.table1_html).write_text(render_table1_html(table1))
-    return table1
+    return tables[outputs.selection]
+
+
+TEST_PREDICTIONS = layout.RUN_FILES["predictions"]
+VAL_PREDICTIONS = layout.RUN_FILES["val_predictions"]
 
 
 def load_run_inputs(fold: str, seed: int, blstmatt_dir: str | Path,
-                    csa_dirs: dict[int, str | Path], classes: list[str]) -> RunInputs:
-    """Read one (fold, seed)'s prediction tables from its training run folders."""
+                    csa_dirs: dict[int, str | Path], classes: list[str],
+                    others: dict[str, dict[str, str | Path]] | None = None) -> RunInputs:
+    """Read one (fold, seed)'s prediction tables from its training run folders; ``others`` maps a
+    further system (fusion.systems) to its ``val`` and ``test`` prediction files."""
     blstmatt_dir = Path(blstmatt_dir)
+    others = others or {}
     return RunInputs(
         fold=fold, seed=seed,
-        blstmatt_val=read_predictions(blstmatt_dir / "val_predictions.parquet", classes),
-        blstmatt_test=read_predictions(blstmatt_dir / "predictions.parquet", classes),
-        csa_val={int(c): read_predictions(Path(d) / "val_predictions.parquet", classes)
+        blstmatt_val=read_predictions(blstmatt_dir / VAL_PREDICTIONS, classes),
+        blstmatt_test=read_predictions(blstmatt_dir / TEST_PREDICTIONS, classes),
+        csa_val={int(c): read_predictions(Path(d) / VAL_PREDICTIONS, classes)
                  for c, d in csa_dirs.items()},
-        csa_test={int(c): read_predictions(Path(d) / "predictions.parquet", classes)
+        csa_test={int(c): read_predictions(Path(d) / TEST_PREDICTIONS, classes)
                   for c, d in csa_dirs.items()},
+        others_val={name: read_predictions(files["val"], classes) for name, files in others.items()},
+        others_test={name: read_predictions(files["test"], classes) for name, files in others.items()},
     )

@@ -2,16 +2,14 @@
 
 CSA classifies fixed-length chunks of C frames, so an utterance shorter than C frames has no chunk
 and is left out of that run's predictions (the training stage counts it in ``metrics.json``). The
-sweep reports, per run, WA / UA / macro-F1 on the test utterances CSA kept — with percentile
-bootstrap CIs over utterances — how many test utterances were kept and left out, and the same
-point metrics on validation (what ``fusion.context: best`` selects on).
+sweep collects, per context, the score stage's results (emocue.scoring: test WA / UA / macro-F1
+with bootstrap CIs over utterances) at both levels — ``utterance`` (mean of the chunk
+log-posteriors, CSA's decision for the utterance) and ``chunk`` (each chunk's own decision; the
+paper's CSA "performs frame-level classification") — beside the counts of test utterances kept and
+left out, and the validation WA / UA (what ``fusion.context: best`` selects on).
 
 WA (weighted accuracy) is the overall accuracy, i.e. per-class recall weighted by class frequency;
 UA (unweighted accuracy) is the mean per-class recall. The paper's Table 1 swaps the two names.
-
-The prediction tables (``predictions.parquet``, ``val_predictions.parquet``) are read here for the
-fusion stage too: :func:`read_predictions` checks their columns and labels, and
-:func:`prediction_frame` builds them (training and fusion write the same columns).
 """
 
 from __future__ import annotations
@@ -21,91 +19,15 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
-from emocue import metrics
+from emocue import layout
+from emocue.scoring import METRICS, PredictionsError, point_scores, read_predictions
 
 log = logging.getLogger(__name__)
 
-METRICS = ("wa", "ua", "macro_f1")
-
-
-class PredictionsError(ValueError):
-    """A prediction table that does not follow docs/outputs.md; the message names the file."""
-
-
-def logp_columns(classes: list[str]) -> list[str]:
-    return [f"logp_{name}" for name in classes]
-
-
-def prediction_frame(utt_ids, labels: np.ndarray, logp: np.ndarray,
-                     classes: list[str]) -> pl.DataFrame:
-    """A prediction table (docs/outputs.md): utt_id, label, pred (the argmax of ``logp``) and
-    ``logp_<class>``, from class indices and (N, K) log-posteriors."""
-    return pl.DataFrame({
-        "utt_id": utt_ids,
-        "label": [classes[i] for i in labels],
-        "pred": [classes[k] for k in logp.argmax(axis=1)],
-        **dict(zip(logp_columns(classes), logp.T)),
-    })
-
-
-def read_predictions(path: str | Path, classes: list[str]) -> pl.DataFrame:
-    """Read a training run's prediction table, checking the columns the later stages rely on."""
-    path = Path(path)
-    table = pl.read_parquet(path)
-    needed = ["utt_id", "label", "pred", *logp_columns(classes)]
-    missing = [name for name in needed if name not in table.columns]
-    if missing:
-        raise PredictionsError(
-            f"{path}: missing columns {missing} (expected {needed}, see docs/outputs.md); "
-            "re-run the training job that wrote it"
-        )
-    duplicated = table.filter(pl.col("utt_id").is_duplicated())["utt_id"].unique().to_list()
-    if duplicated:
-        raise PredictionsError(f"{path}: utterances listed twice: {sorted(duplicated)[:5]}")
-    unknown = sorted(set(table["label"].drop_nulls().to_list()) - set(classes))
-    if unknown or table["label"].null_count():
-        raise PredictionsError(
-            f"{path}: labels {unknown or [None]} are not in corpus.classes {classes}; "
-            "the training run and this config disagree on the classes — re-run training"
-        )
-    return table.select(needed)
-
-
-def label_indices(labels: pl.Series | list[str], classes: list[str]) -> np.ndarray:
-    """Class names -> indices into ``classes`` (labels were checked by read_predictions)."""
-    lookup = {name: index for index, name in enumerate(classes)}
-    return np.array([lookup[label] for label in labels], dtype=np.int64)
-
-
-def score_table(table: pl.DataFrame, classes: list[str], n_resamples: int, seed: int) -> dict:
-    """WA, UA and macro-F1 (with bootstrap CIs) of a prediction table: ``{metric}``,
-    ``{metric}_ci_low``, ``{metric}_ci_high`` and ``n``."""
-    return score_decisions(label_indices(table["label"], classes),
-                           label_indices(table["pred"], classes), classes, n_resamples, seed)
-
-
-def score_decisions(labels: np.ndarray, preds: np.ndarray, classes: list[str], n_resamples: int,
-                    seed: int) -> dict:
-    """The row fields of :func:`score_table` from class-index arrays (emocue.metrics computes)."""
-    report = metrics.evaluate(labels, preds, classes, n_bootstrap=n_resamples, seed=seed)
-    fields = [f"{name}{suffix}" for name in METRICS for suffix in ("", "_ci_low", "_ci_high")]
-    return {"n": report["n"], **{field: report[field] for field in fields}}
-
-
-def point_score(labels: np.ndarray, preds: np.ndarray, n_classes: int, metric: str) -> float:
-    """WA or UA without a CI (validation, where only the ranking matters)."""
-    if len(labels) == 0:
-        return float("nan")
-    return float(metrics.SUMMARY_METRICS[metric](metrics.confusion_matrix(labels, preds, n_classes)))
-
-
-def point_scores(table: pl.DataFrame, classes: list[str]) -> dict:
-    labels = label_indices(table["label"], classes)
-    preds = label_indices(table["pred"], classes)
-    return {name: point_score(labels, preds, len(classes), name) for name in ("wa", "ua")}
+CI_FIELDS = [f"{name}{suffix}" for name in METRICS for suffix in ("", "_ci_low", "_ci_high")]
+CHUNK_FIELDS = [f"{name}{suffix}" for name in ("wa", "ua") for suffix in ("", "_ci_low", "_ci_high")]
 
 
 def left_out_counts(metrics_path: str | Path) -> dict[str, int]:
@@ -123,80 +45,118 @@ def left_out_counts(metrics_path: str | Path) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class SweepRun:
-    """The files of one CSA training run."""
+    """The files of one CSA training run that the sweep reads (its scores come per context)."""
 
     context: int
     fold: str
     seed: int
-    test_predictions: Path
     val_predictions: Path
     metrics: Path
 
 
-def csa_run_dir(results: str | Path, context: int, fold: str, seed: int) -> Path:
-    return Path(results) / "train" / "csa" / f"C{context}" / fold / f"seed{seed}"
+@dataclass(frozen=True)
+class ContextScores:
+    """The score stage's tables of one CSA context (``layout.score_file`` runs and summary)."""
+
+    context: int
+    runs: Path
+    summary: Path
 
 
-def sweep_row(run: SweepRun, classes: list[str], n_resamples: int) -> dict:
-    test = read_predictions(run.test_predictions, classes)
+def _level(table: pl.DataFrame, level: str, source: Path) -> pl.DataFrame:
+    rows = table.filter(pl.col("level") == level)
+    if rows.height == 0:
+        raise PredictionsError(f"{source}: no {level}-level scores; re-run the score stage")
+    return rows
+
+
+def run_rows(scores: ContextScores) -> pl.DataFrame:
+    """Per (fold, seed) of one context: utterance-level metrics and chunk-level WA / UA."""
+    runs = pl.read_parquet(scores.runs)
+    utterance = _level(runs, "utterance", scores.runs).select(
+        "fold", "seed", pl.col("n").alias("n_test_kept"), *CI_FIELDS)
+    chunk = _level(runs, "chunk", scores.runs).select(
+        "fold", "seed", pl.col("n").alias("n_test_chunks"),
+        *(pl.col(field).alias(f"chunk_{field}") for field in CHUNK_FIELDS))
+    return (utterance.join(chunk, on=["fold", "seed"], how="left", maintain_order="left")
+            .select(pl.lit(scores.context, pl.Int32).alias("context"), pl.all()))
+
+
+def validation_row(run: SweepRun, classes: list[str]) -> dict:
     val = read_predictions(run.val_predictions, classes)
     left_out = left_out_counts(run.metrics)
-    if test.height == 0:
-        raise PredictionsError(
-            f"{run.test_predictions}: CSA with context {run.context} kept no test utterance "
-            f"(all shorter than {run.context} frames); drop {run.context} from csa.contexts"
-        )
-    scores = score_table(test, classes, n_resamples, seed=run.seed)
-    row = {"context": run.context, "fold": run.fold, "seed": run.seed}
-    row["n_test_kept"] = scores.pop("n")
-    row["n_test_left_out"] = left_out.get("test", 0)
-    row.update(scores)
-    val_scores = point_scores(val, classes)
-    row["val_wa"], row["val_ua"] = val_scores["wa"], val_scores["ua"]
-    row["n_val_kept"] = val.height
-    row["n_val_left_out"] = left_out.get("val")
-    return row
+    scores = point_scores(val, classes)
+    return {"context": run.context, "fold": run.fold, "seed": run.seed,
+            "n_test_left_out": left_out.get("test", 0), "val_wa": scores["wa"],
+            "val_ua": scores["ua"], "n_val_kept": val.height, "n_val_left_out": left_out.get("val")}
 
 
 SWEEP_SCHEMA = {
     "context": pl.Int32, "fold": pl.String, "seed": pl.Int32,
     "n_test_kept": pl.Int32, "n_test_left_out": pl.Int32,
-    **{f"{name}{suffix}": pl.Float64 for name in METRICS for suffix in ("", "_ci_low", "_ci_high")},
-    "val_wa": pl.Float64, "val_ua": pl.Float64,
-    "n_val_kept": pl.Int32, "n_val_left_out": pl.Int32,
+    **{field: pl.Float64 for field in CI_FIELDS},
+    "n_test_chunks": pl.Int32, **{f"chunk_{field}": pl.Float64 for field in CHUNK_FIELDS},
+    "val_wa": pl.Float64, "val_ua": pl.Float64, "n_val_kept": pl.Int32, "n_val_left_out": pl.Int32,
 }
 
 
-def build_sweep(runs: list[SweepRun], classes: list[str], n_resamples: int) -> pl.DataFrame:
+def build_sweep(runs: list[SweepRun], scores: list[ContextScores],
+                classes: list[str]) -> pl.DataFrame:
     """The sweep table, one row per run, sorted by context, fold, seed."""
+    scored = pl.concat([run_rows(context) for context in scores])
+    validation = pl.DataFrame([validation_row(run, classes) for run in runs],
+                              schema={name: SWEEP_SCHEMA[name] for name in (
+                                  "context", "fold", "seed", "n_test_left_out", "val_wa", "val_ua",
+                                  "n_val_kept", "n_val_left_out")}, orient="row")
+    table = scored.join(validation, on=["context", "fold", "seed"], how="full", coalesce=True)
+    missing = table.filter(pl.col("wa").is_null() | pl.col("val_wa").is_null())
+    if missing.height:
+        raise PredictionsError(
+            "sweep: runs without both test scores and validation predictions: "
+            f"{missing.select('context', 'fold', 'seed').rows()[:5]}; re-run the score stage")
+    empty = table.filter(pl.col("n_test_kept") == 0)
+    if empty.height:
+        raise PredictionsError(
+            f"CSA kept no test utterance for contexts {sorted(set(empty['context']))} (all shorter "
+            "than C frames); drop them from csa.contexts")
+    for row in table.sort("context", "fold", "seed").iter_rows(named=True):
+        log.info("C=%d %s seed %d: WA %.3f UA %.3f (chunks: WA %.3f UA %.3f) on %d kept, %d left "
+                 "out", row["context"], row["fold"], row["seed"], row["wa"], row["ua"],
+                 row["chunk_wa"], row["chunk_ua"], row["n_test_kept"], row["n_test_left_out"])
+    return table.select(list(SWEEP_SCHEMA)).cast(SWEEP_SCHEMA).sort("context", "fold", "seed")
+
+
+def summarise_sweep(sweep: pl.DataFrame, scores: list[ContextScores]) -> pl.DataFrame:
+    """Per context: the score stage's across-seed summary (emocue.scoring.summarise: mean over
+    seeds, s.d. across seeds, CI of the mean over utterances) at utterance level and, as
+    ``chunk_*``, at chunk level; the mean validation WA / UA and kept / left-out counts per run."""
     rows = []
-    for run in runs:
-        rows.append(sweep_row(run, classes, n_resamples))
-        log.info("C=%d %s seed %d: WA %.3f UA %.3f on %d kept, %d left out", run.context, run.fold,
-                 run.seed, rows[-1]["wa"], rows[-1]["ua"], rows[-1]["n_test_kept"],
-                 rows[-1]["n_test_left_out"])
-    table = pl.DataFrame(rows, schema=SWEEP_SCHEMA, orient="row")
-    return table.sort("context", "fold", "seed")
+    for context in scores:
+        summary = pl.read_parquet(context.summary)
+        fields = [*CI_FIELDS, *(f"{name}_sd" for name in METRICS)]
+        utterance = _level(summary, "utterance", context.summary).select(
+            "n_seeds", "n_folds", *fields).row(0, named=True)
+        chunk = _level(summary, "chunk", context.summary).select(
+            *CHUNK_FIELDS, "wa_sd", "ua_sd").row(0, named=True)
+        rows.append({"context": context.context, **utterance,
+                     **{f"chunk_{name}": value for name, value in chunk.items()}})
+    per_run = sweep.group_by("context").agg(
+        pl.len().cast(pl.Int32).alias("n_runs"),
+        pl.col("val_wa").mean().alias("val_wa_mean"), pl.col("val_ua").mean().alias("val_ua_mean"),
+        pl.col("n_test_kept").mean().alias("n_test_kept_mean"),
+        pl.col("n_test_left_out").mean().alias("n_test_left_out_mean"))
+    counts = {"context": pl.Int32, "n_seeds": pl.Int32, "n_folds": pl.Int32}
+    table = pl.DataFrame(rows).cast({name: counts.get(name, pl.Float64) for name in rows[0]})
+    return table.join(per_run, on="context", how="left").sort("context")
 
 
-def summarise_sweep(sweep: pl.DataFrame) -> pl.DataFrame:
-    """Per context, across folds and seeds: number of runs, mean and SD (ddof 1) of each metric,
-    mean kept / left-out counts. The SD is null with a single run."""
-    aggregations = [pl.len().cast(pl.Int32).alias("n_runs")]
-    for name in (*METRICS, "val_wa", "val_ua"):
-        aggregations += [pl.col(name).mean().alias(f"{name}_mean"),
-                         pl.col(name).std(ddof=1).alias(f"{name}_sd")]
-    aggregations += [pl.col("n_test_kept").mean().alias("n_test_kept_mean"),
-                     pl.col("n_test_left_out").mean().alias("n_test_left_out_mean")]
-    return sweep.group_by("context").agg(aggregations).sort("context")
-
-
-def run_sweep(runs: list[SweepRun], classes: list[str], n_resamples: int,
-              sweep_path: str | Path, summary_path: str | Path) -> pl.DataFrame:
-    sweep = build_sweep(runs, classes, n_resamples)
-    summary = summarise_sweep(sweep)
-    for path, table in ((sweep_path, sweep), (summary_path, summary)):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        table.write_parquet(path)
+def run_sweep(runs: list[SweepRun], scores: list[ContextScores], classes: list[str],
+              outputs: dict[str, str | Path]) -> pl.DataFrame:
+    """Write the sweep table and its summary to the ``layout.SWEEP_OUTPUTS`` roles."""
+    sweep = build_sweep(runs, scores, classes)
+    tables = {"sweep": sweep, "summary": summarise_sweep(sweep, scores)}
+    for name in layout.SWEEP_OUTPUTS:
+        Path(outputs[name]).parent.mkdir(parents=True, exist_ok=True)
+        tables[name].write_parquet(outputs[name])
     log.info("sweep: %d runs over contexts %s", sweep.height, sorted(set(sweep["context"])))
     return sweep

@@ -1,20 +1,24 @@
 """Training jobs: one (model, fold, seed[, context C]) run from manifests + features to predictions.
 
 A run reads every session's manifest and features, normalises the features
-(``features.normalisation``), splits utterances into train / validation / test (the fold's test
-session is test; validation is a seeded, speaker- and label-stratified fraction of the training
-sessions, so the test session is never used for any choice), then trains with Adam,
-ReduceLROnPlateau on the validation loss and early stopping, keeping the weights of the epoch with
-the lowest validation loss.
+(``features.normalisation``), splits utterances into train / validation / test (``emocue.split``: the
+fold's test session or speaker is test; validation is a seeded part of the rest holding every
+class, speaker-disjoint by default, so the test data is never used for any choice), then trains
+with Adam, ReduceLROnPlateau on the validation loss and early stopping on ``train.select_metric``
+(validation UA by default), keeping the weights of the best epoch. Augmentation and loss weights
+(``emocue.augment``) act on training batches only.
 
-Robustness: a checkpoint (model, optimiser, scheduler, history, best weights) is written atomically
-after every epoch; a rerun with the same settings resumes from it. Randomness is derived from
-(seed, epoch), so a resumed run follows exactly the path an uninterrupted one would (on CPU).
+Robustness (``emocue.checkpoint``): a checkpoint (model, optimiser, scheduler, history, best
+weights) is written atomically after every epoch; a rerun with the same settings and data resumes
+from it, an unreadable one is moved aside. Randomness is derived from (seed, epoch), so a resumed
+run follows exactly the path an uninterrupted one would (on CPU). When training ends the
+checkpoint becomes the run's finished state and stays, so a job killed while or after writing its
+outputs is finished by the rerun without training again. A NaN validation loss stops the run.
 
 Speed: length-bucketed batches (whole utterances of similar length) for BLSTMATT; CSA chunks all
-have C frames and live on the device for the whole run. On CUDA: bf16 autocast, pinned host
-memory, and no host synchronisation inside the epoch (losses are summed on the device and read
-once per epoch).
+have C frames and live on the device for the whole run (``emocue.batches``). On CUDA: bf16
+autocast (the LSTMs stay float32, see ``emocue.models.blstmatt``), pinned host memory, and no host
+synchronisation inside the epoch (losses are summed on the device and read once per epoch).
 
 Outputs (see docs/outputs.md, "train"): model.pt, history.parquet, predictions.parquet,
 val_predictions.parquet, metrics.json, attention.parquet (BLSTMATT), chunk_predictions.parquet (CSA).
@@ -28,9 +32,8 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,46 +44,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emocue import augment, layout
 from emocue import metrics as emocue_metrics
+from emocue.config import training_sessions
+from emocue.batches import make_data, resolve_device, to_device
+from emocue.checkpoint import fingerprint, read_checkpoint, save_atomically
 from emocue.features import load_features, normalise
-from emocue.models import build_model, model_config
-from emocue.models.csa import make_chunks
-from emocue.sweep import logp_columns, prediction_frame
+from emocue.models import TrainedModel, build_model, model_config
+from emocue.split import Split, SplitSettings, composition, make_splits
+from emocue.scoring import METRICS, logp_columns, point_score, prediction_frame
 
 log = logging.getLogger("emocue.train")
 
 SPLITS = ("train", "val", "test")
-OUTPUT_FILES = {
-    "model": "model.pt",
-    "history": "history.parquet",
-    "predictions": "predictions.parquet",
-    "val_predictions": "val_predictions.parquet",
-    "metrics": "metrics.json",
-    "attention": "attention.parquet",  # BLSTMATT only
-    "chunk_predictions": "chunk_predictions.parquet",  # CSA only
-}
-CHECKPOINT_FILE = "checkpoint.pt"
+OUTPUT_FILES = layout.RUN_FILES  # the run folder's file names, by role (train.smk uses the same)
+CHECKPOINT_FILE = layout.CHECKPOINT_FILE
 
 
 # ---- data ------------------------------------------------------------------------------------
-@dataclass
-class Split:
-    """Utterances of one split: normalised (T, F) matrices and class indices."""
-
-    name: str
-    utt_ids: list[str]
-    labels: np.ndarray  # (U,) int64
-    feats: list[np.ndarray]  # U × (T, F) float32
-
-    def __len__(self) -> int:
-        return len(self.utt_ids)
-
-
 def load_utterances(manifests: Sequence[str | Path], features: Sequence[str | Path],
                     stats: Sequence[str | Path], classes: Sequence[str],
                     normalisation: str) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
     """All sessions' manifests (utt_id, speaker, session, label, y) sorted by utt_id, and the
-    normalised (``features.normalisation``) feature matrix of every utterance."""
+    normalised (``features.normalisation``) feature matrix of every utterance.
+
+    Utterances are keyed by utt_id across all sessions, so an id used twice is refused (it would
+    make one utterance's features stand for the other's); so are non-finite feature values.
+    """
     class_index = {name: i for i, name in enumerate(classes)}
     tables, matrices = [], {}
     for manifest_path, feature_path, stats_path in zip(manifests, features, stats, strict=True):
@@ -102,170 +92,52 @@ def load_utterances(manifests: Sequence[str | Path], features: Sequence[str | Pa
             raise ValueError(f"{feature_path} / {stats_path} do not match {manifest_path}: {error}; "
                              "rerun `snakemake features`") from error
         offsets = feature_set.offsets
+        bad_frames = np.flatnonzero(~np.isfinite(feature_set.feats).all(axis=1))
+        if len(bad_frames):
+            bad = sorted(set(feature_set.utt_ids[np.searchsorted(offsets, bad_frames, side="right") - 1].tolist()))
+            raise ValueError(f"{feature_path}: {len(bad)} utterances have NaN or infinite feature values "
+                             f"(e.g. {bad[:3]}); check their audio and rerun `snakemake features`")
         for utt_id in table["utt_id"].to_list():
             matrices[utt_id] = feature_set.feats[offsets[index[utt_id]]: offsets[index[utt_id] + 1]]
         tables.append(table)
-    table = pl.concat(tables).sort("utt_id")
+    table = pl.concat(tables)
+    duplicated = (table.filter(pl.col("utt_id").is_duplicated())
+                  .group_by("utt_id", maintain_order=True).agg(pl.col("session").cast(pl.String)))
+    if duplicated.height:
+        listed = "; ".join(f"{utt_id} in {', '.join(sessions)}" for utt_id, sessions in duplicated.iter_rows())
+        raise ValueError(f"{duplicated.height} utt_id values occur more than once in the manifests "
+                         f"{[str(m) for m in manifests]}: {listed}. Training keys utterances by utt_id, so "
+                         "one would stand for the other (test audio could be trained on); give every "
+                         "utterance its own utt_id in the corpus and rerun the corpus stage")
+    table = table.sort("utt_id")
     table = table.with_columns(y=pl.col("label").replace_strict(class_index, return_dtype=pl.Int64))
     return table, matrices
 
 
-def stratified_validation(speakers: Sequence[str], labels: Sequence[str], fraction: float,
-                          seed: int) -> np.ndarray:
-    """Boolean mask choosing round(fraction · n) items, spread over (speaker, label) strata in
-    proportion to their sizes (largest remainders get the rounding; ties broken by the seed)."""
-    rng = np.random.default_rng(seed)
-    keys = np.array([f"{s}\x00{l}" for s, l in zip(speakers, labels)])
-    strata, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    quotas = fraction * counts
-    take = np.floor(quotas).astype(int)
-    extra = int(round(fraction * len(keys))) - int(take.sum())
-    tie_break = rng.permutation(len(strata))
-    order = tie_break[np.argsort(-(quotas - take)[tie_break], kind="stable")]
-    take[order[:extra]] += 1
-    mask = np.zeros(len(keys), dtype=bool)
-    for stratum in range(len(strata)):
-        members = np.flatnonzero(inverse == stratum)
-        mask[rng.choice(members, size=take[stratum], replace=False)] = True
-    return mask
-
-
-def make_splits(table: pl.DataFrame, matrices: dict[str, np.ndarray], test_session: str,
-                validation_fraction: float, seed: int) -> dict[str, Split]:
-    """Test = the fold's session; validation = stratified fraction of the other sessions."""
-    test = table.filter(pl.col("session") == test_session)
-    rest = table.filter(pl.col("session") != test_session)
-    if test.height == 0:
-        raise ValueError(f"no utterances of test session {test_session!r} in the manifests")
-    is_val = stratified_validation(rest["speaker"].to_list(), rest["label"].to_list(),
-                                   validation_fraction, seed)
-    parts = {"train": rest.filter(~pl.Series(is_val)), "val": rest.filter(pl.Series(is_val)), "test": test}
-    return {
-        name: Split(name, part["utt_id"].to_list(), part["y"].to_numpy().astype(np.int64),
-                    [matrices[u] for u in part["utt_id"].to_list()])
-        for name, part in parts.items()
-    }
-
-
-# ---- device ----------------------------------------------------------------------------------
-def resolve_device(requested: str) -> torch.device:
-    if requested == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if requested == "cuda":
-        raise RuntimeError(
-            "train.device is 'cuda' but PyTorch sees no CUDA GPU (torch.cuda.is_available() is False; "
-            f"torch {torch.__version__}, built with CUDA {torch.version.cuda}). Run on a GPU node "
-            "(train.gpus ≥ 1 with the Slurm profile, and the CUDA env envs/train.yaml) or set "
-            "train.device to auto or cpu."
-        )
-    log.warning("train.device is 'auto' and no CUDA GPU is available: training on the CPU")
-    return torch.device("cpu")
-
-
-def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Host -> device copy; pinned and asynchronous on CUDA so the host never waits."""
-    if device.type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor
-
-
-# ---- batches ---------------------------------------------------------------------------------
-@dataclass
-class Batch:
-    inputs: tuple[torch.Tensor, ...]  # the model's forward arguments
-    targets: torch.Tensor  # (B,) class indices on the device
-    items: np.ndarray  # (B,) item indices in the dataset (utterances or chunks)
-
-
-def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None,
-                   pool_batches: int = 50) -> list[np.ndarray]:
-    """Batches of items of similar length: shuffle, sort within pools of ``pool_batches`` batches,
-    cut, shuffle the batch order. Without ``rng`` (evaluation): sorted, in order."""
-    order = rng.permutation(len(lengths)) if rng is not None else np.arange(len(lengths))
-    pool = batch_size * pool_batches if rng is not None else len(lengths)
-    batches = []
-    for start in range(0, len(order), pool):
-        members = order[start: start + pool]
-        members = members[np.argsort(lengths[members], kind="stable")]
-        batches += [members[i: i + batch_size] for i in range(0, len(members), batch_size)]
-    if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
-
-
-class UtteranceData:
-    """BLSTMATT input: whole utterances, zero-padded in length-bucketed batches."""
-
-    def __init__(self, split: Split, batch_size: int, device: torch.device):
-        self.split, self.batch_size, self.device = split, batch_size, device
-        self.lengths = np.array([len(m) for m in split.feats], dtype=np.int64)
-        self.feats = [torch.from_numpy(m) for m in split.feats]
-        self.labels = torch.from_numpy(split.labels)
-        self.item_utterance = np.arange(len(split))  # item i is utterance i
-        self.n_left_out = 0
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def batches(self, rng: np.random.Generator | None = None) -> Iterator[Batch]:
-        for items in length_buckets(self.lengths, self.batch_size, rng):
-            x = nn.utils.rnn.pad_sequence([self.feats[i] for i in items], batch_first=True)  # (B, T, F)
-            lengths = torch.from_numpy(self.lengths[items])  # (B,) stays on the CPU for packing
-            yield Batch((to_device(x, self.device), lengths), to_device(self.labels[items], self.device), items)
-
-
-class ChunkData:
-    """CSA input: (F, C) chunks with overlap, kept on the device; utterances shorter than C left out."""
-
-    def __init__(self, split: Split, batch_size: int, device: torch.device, context: int, overlap: int):
-        chunks = make_chunks(split.feats, context, overlap)
-        self.split, self.batch_size, self.device = split, batch_size, device
-        self.starts = chunks.starts
-        self.item_utterance = chunks.utterance  # (N_chunks,) owning utterance of each chunk
-        self.n_left_out = len(chunks.left_out)
-        self.data = to_device(torch.from_numpy(chunks.data), device)  # (N, F, C)
-        self.labels = to_device(torch.from_numpy(split.labels[chunks.utterance]), device)  # (N,)
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def batches(self, rng: np.random.Generator | None = None) -> Iterator[Batch]:
-        order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
-        order_on_device = to_device(torch.from_numpy(order), self.device)
-        for start in range(0, len(order), self.batch_size):
-            index = order_on_device[start: start + self.batch_size]
-            yield Batch((self.data[index],), self.labels[index], order[start: start + self.batch_size])
-
-
-def make_data(model_name: str, split: Split, batch_size: int, device: torch.device,
-              context: int | None, overlap: int):
-    if model_name == "csa":
-        return ChunkData(split, batch_size, device, context, overlap)
-    return UtteranceData(split, batch_size, device)
-
-
 # ---- one epoch, evaluation --------------------------------------------------------------------
+AUTOCAST_DTYPE = torch.bfloat16  # bf16 needs no GradScaler; the LSTMs stay float32 (models.blstmatt)
+
+
 def autocast(device: torch.device):
+    """The mixed-precision region of training and evaluation: bf16 autocast on CUDA, none on the CPU."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=AUTOCAST_DTYPE)
     return contextlib.nullcontext()
 
 
-def split_output(output) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(logits, attention or None) from either model's forward."""
-    return output if isinstance(output, tuple) else (output, None)
-
-
 def train_epoch(model: nn.Module, data, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
-                device: torch.device) -> float:
+                device: torch.device, class_weights: torch.Tensor | None = None,
+                spec_augment: augment.SpecAugment | None = None) -> float:
+    """One pass over the training data; ``class_weights`` (K,) and ``spec_augment`` act here only."""
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on the device: no per-step host sync
     for batch in data.batches(rng):
+        features, *rest = batch.inputs
+        if spec_augment is not None:
+            features = spec_augment(features)
         with autocast(device):
-            logits, _ = split_output(model(*batch.inputs))
-        loss = F.cross_entropy(logits.float(), batch.targets)
+            logits = model(features, *rest).logits
+        loss = F.cross_entropy(logits.float(), batch.targets, weight=class_weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -289,13 +161,13 @@ def evaluate(model: nn.Module, data, device: torch.device, with_attention: bool 
     loss_sum = torch.zeros((), device=device)
     for batch in data.batches():
         with autocast(device):
-            logits, alpha = split_output(model(*batch.inputs))
-        logp = logits.float().log_softmax(dim=-1)  # (B, K)
+            output = model(*batch.inputs)
+        logp = output.log_posteriors()  # (B, K)
         loss_sum += F.nll_loss(logp, batch.targets, reduction="sum")
         logps.append(logp)
         orders.append(batch.items)
         if with_attention:
-            alphas.append(alpha.float())
+            alphas.append(output.attention.float())
     order = np.concatenate(orders)
     item_logp = np.empty((len(order), logps[0].shape[1]), np.float64)
     item_logp[order] = torch.cat(logps).cpu().numpy()  # one device -> host copy per evaluation
@@ -323,10 +195,13 @@ class TrainSettings:
     plateau_patience: int
     plateau_factor: float
     batch_size: int
-    bootstrap: int
-    validation_fraction: float
+    split: SplitSettings
     normalisation: str
     overlap: int
+    select_metric: str = "ua"  # val_<metric> chooses the epoch and drives early stopping (or loss)
+    class_balanced_loss: bool = False
+    weight_decay: float = 0.0
+    spec_augment: augment.SpecAugmentSettings = augment.SpecAugmentSettings()
 
     @classmethod
     def from_config(cls, config: dict[str, Any], model_name: str) -> TrainSettings:
@@ -335,8 +210,10 @@ class TrainSettings:
             max_epochs=train["max_epochs"], early_stopping_patience=train["early_stopping_patience"],
             lr=train["lr"], plateau_patience=train["plateau_patience"],
             plateau_factor=train["plateau_factor"], batch_size=config[model_name]["batch_size"],
-            bootstrap=train["bootstrap"], validation_fraction=config["split"]["validation_fraction"],
+            split=SplitSettings.from_config(config),
             normalisation=config["features"]["normalisation"], overlap=config["csa"]["overlap"],
+            select_metric=train["select_metric"], class_balanced_loss=train["class_balanced_loss"],
+            weight_decay=train["weight_decay"], spec_augment=augment.SpecAugmentSettings.from_config(config),
         )
 
 
@@ -351,28 +228,60 @@ class TrainJob:
     stats: tuple[str, ...]
     context: int | None = None  # CSA chunk length C
     threads: int = 1
-
-
-def fingerprint(*parts: Any) -> str:
-    """Hash of everything that must match for a checkpoint to be resumed."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def save_atomically(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file then rename, so a kill never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    # speed-perturbed copies (augment.speed_factors) of the training sessions, from the feature stage
+    speed_features: tuple[str, ...] = ()
+    speed_stats: tuple[str, ...] = ()
+    hparams: dict[str, Any] | None = None  # the grid point it trains with (emocue.hparam), recorded
 
 
 @dataclass
 class TrainState:
     epoch: int = 0  # epochs completed
-    best_val_loss: float = math.inf
+    best_val_loss: float = math.inf  # at the best epoch
+    best_score: tuple[float, float] = (-math.inf, -math.inf)  # selection_score of the best epoch
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs: int = 0  # epochs since the validation loss last improved
+    bad_epochs: int = 0  # epochs since the selection score last improved
     history: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str = ""  # "" while training, then one of STOP_REASONS
+
+
+# Why training ended (metrics.json "stop_reason"). A non-finite validation loss after a finite one
+# keeps the best epoch so far; without one the run fails (see check_finite).
+STOP_REASONS = ("early_stopping", "max_epochs", "non_finite_val_loss")
+
+
+def check_finite(state: TrainState, epoch: int, train_loss: float, val_loss: float, run: str,
+                 lr: float) -> bool:
+    """False (stop, keeping the best epoch) or an error when the validation loss is NaN or ±inf."""
+    if math.isfinite(val_loss):
+        return True
+    if state.best_state is not None:
+        log.warning("%s: validation loss %s in epoch %d: stopping; keeping the best epoch %d",
+                    run, val_loss, epoch, state.best_epoch)
+        return False
+    raise RuntimeError(f"{run}: validation loss {val_loss} in epoch {epoch} (mean training loss "
+                       f"{train_loss:.4g}), and no earlier epoch had a finite one, so there is no model to "
+                       f"keep. Likely causes: a learning rate too high for this model (train.lr = {lr:g}; "
+                       "the paper uses 1e-4), or extreme feature values (check the feature stage's outputs "
+                       "and features.normalisation)")
+
+
+def selection_score(row: dict[str, float], metric: str) -> tuple[float, float]:
+    """(validation metric, −validation loss): higher is better, the loss breaks ties of the metric."""
+    return (-row["val_loss"] if metric == "loss" else row[f"val_{metric}"], -row["val_loss"])
+
+
+def data_digest(splits: dict[str, Split]) -> str:
+    """sha256 of every split's utt_ids, labels and feature values: a checkpoint (kept after the run)
+    never outlives the data it was trained on, even when only one utterance's audio changed."""
+    digest = hashlib.sha256()
+    for name, split in splits.items():
+        digest.update(json.dumps([name, list(split.utt_ids)]).encode())
+        digest.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+        for matrix in split.feats:
+            digest.update(np.ascontiguousarray(matrix).tobytes())
+    return digest.hexdigest()
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -391,7 +300,12 @@ def run_training(job: TrainJob, config: dict[str, Any]) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     table, matrices = load_utterances(job.manifests, job.features, job.stats, classes, settings.normalisation)
-    splits = make_splits(table, matrices, job.fold, settings.validation_fraction, job.seed)
+    splits = make_splits(table, matrices, job.fold, settings.split, job.seed)
+    split_composition = composition(table, {name: s.utt_ids for name, s in splits.items()})
+    log.info("split composition (split label: utterances / speakers): %s", "; ".join(
+        f"{r['split']} {r['label']}: {r['n']}/{r['n_speakers']}" for r in split_composition.iter_rows(named=True)))
+    splits["train"] = augment.with_speed_copies(splits["train"], table, job.speed_features, job.speed_stats,
+                                                settings.normalisation)
     data = {name: make_data(job.model, split, settings.batch_size, device, job.context, settings.overlap)
             for name, split in splits.items()}
     left_out = {name: d.n_left_out for name, d in data.items()}
@@ -408,28 +322,39 @@ def run_training(job: TrainJob, config: dict[str, Any]) -> dict[str, Any]:
     cfg = model_config(job.model, config[job.model], **overrides)
     torch.manual_seed(job.seed)
     model = build_model(job.model, cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    class_weights = (to_device(torch.from_numpy(augment.balanced_class_weights(
+        splits["train"].labels, len(classes))).float(), device) if settings.class_balanced_loss else None)
+    spec_augment = (augment.SpecAugment(settings.spec_augment, feature_axis=1 if job.model == "csa" else -1)
+                    if settings.spec_augment.enabled else None)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience)
     log.info("%s on %s: %s, %.2f M parameters", job.model, device, cfg,
              sum(p.numel() for p in model.parameters()) / 1e6)
 
+    # Only what changes the trained weights: scoring settings and the device never do.
     key = fingerprint(job.model, asdict(cfg), asdict(settings), job.fold, job.seed, job.context,
-                      {name: s.utt_ids for name, s in splits.items()},
-                      {name: [len(m) for m in s.feats] for name, s in splits.items()})
-    state = resume(out_dir / CHECKPOINT_FILE, key, model, optimizer, scheduler)
+                      data_digest(splits))
+    checkpoint = out_dir / CHECKPOINT_FILE
+    state = resume(checkpoint, key, model, optimizer, scheduler)
+    run = f"run {out_dir} ({job.model}, fold {job.fold}, seed {job.seed}" + (
+        f", C = {job.context})" if job.context else ")")
 
-    while state.epoch < settings.max_epochs and state.bad_epochs < settings.early_stopping_patience:
+    while (not state.stop_reason and state.epoch < settings.max_epochs
+           and state.bad_epochs < settings.early_stopping_patience):
         epoch = state.epoch + 1
         tic = time.perf_counter()
         seed = epoch_seed(job.seed, epoch)
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)  # dropout masks depend on (seed, epoch) only
-        train_loss = train_epoch(model, data["train"], optimizer, rng, device)
+        train_loss = train_epoch(model, data["train"], optimizer, rng, device, class_weights, spec_augment)
         val = evaluate(model, data["val"], device)
         val_true = splits["val"].labels[val.kept]
         val_pred = val.utterance_logp.argmax(axis=1)
         lr = optimizer.param_groups[0]["lr"]
+        if not check_finite(state, epoch, train_loss, val.loss, run, lr):
+            state.stop_reason = "non_finite_val_loss"
+            break
         scheduler.step(val.loss)
         row = {
             "epoch": epoch, "train_loss": train_loss, "val_loss": val.loss,
@@ -438,8 +363,9 @@ def run_training(job: TrainJob, config: dict[str, Any]) -> dict[str, Any]:
             "lr": lr, "seconds": time.perf_counter() - tic,
         }
         state.history.append(row)
-        if val.loss < state.best_val_loss:
-            state.best_val_loss, state.best_epoch, state.bad_epochs = val.loss, epoch, 0
+        score = selection_score(row, settings.select_metric)
+        if score > state.best_score:
+            state.best_score, state.best_val_loss, state.best_epoch, state.bad_epochs = score, val.loss, epoch, 0
             state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             state.bad_epochs += 1
@@ -448,41 +374,50 @@ def run_training(job: TrainJob, config: dict[str, Any]) -> dict[str, Any]:
                  epoch, settings.max_epochs, row["train_loss"], row["val_loss"], row["val_wa"],
                  row["val_ua"], lr, row["seconds"])
         save_atomically({"fingerprint": key, "state": asdict(state), "model": model.state_dict(),
-                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-                        out_dir / CHECKPOINT_FILE)
-    stopped_early = state.bad_epochs >= settings.early_stopping_patience
+                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, checkpoint)
+    if not state.stop_reason:
+        early = state.bad_epochs >= settings.early_stopping_patience
+        state.stop_reason = "early_stopping" if early else "max_epochs"
+    # The finished checkpoint (best weights + history) stays after the outputs are written: a job
+    # killed before it exits loses its outputs to Snakemake, and the rerun rewrites them from here
+    # without retraining. It goes only when a rerun has other settings (or by hand).
+    save_atomically({"fingerprint": key, "state": asdict(state)}, checkpoint)
+    stopped_early = state.stop_reason == "early_stopping"
     log.info("%s after %d epochs; best epoch %d (val_loss %.4f)",
-             "early stop" if stopped_early else "done", state.epoch, state.best_epoch, state.best_val_loss)
+             state.stop_reason, state.epoch, state.best_epoch, state.best_val_loss)
 
     model.load_state_dict(state.best_state)
     summary = {
         "model": job.model, "fold": job.fold, "seed": job.seed, "context": job.context,
         "device": str(device), "epochs": state.epoch, "best_epoch": state.best_epoch,
-        "stopped_early": stopped_early,
+        "stopped_early": stopped_early, "stop_reason": state.stop_reason, "select_metric": settings.select_metric,
+        # the best epoch is the last one: still improving when max_epochs stopped it
+        "may_be_undertrained": state.stop_reason == "max_epochs" and state.best_epoch == state.epoch,
+        "never_improved": state.best_epoch == 1 and state.epoch > 1,
+        "split_composition": split_composition.to_dicts(), "hparams": job.hparams,
         "n_utterances": {name: len(s) for name, s in splits.items()}, "n_left_out": left_out,
     }
-    metrics = write_outputs(job, model, cfg, settings, classes, splits, data, state, device, summary)
+    metrics = write_outputs(job, model, settings, classes, splits, data, state, device, summary)
     metrics["seconds"] = time.perf_counter() - started
     write_json(metrics, out_dir / OUTPUT_FILES["metrics"])
-    (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: a forced rerun starts afresh
-    log.info("test (%s): WA %.3f [%.3f, %.3f]  UA %.3f [%.3f, %.3f]  macro-F1 %.3f  (n = %d)",
-             job.fold, metrics["wa"], metrics["wa_ci_low"], metrics["wa_ci_high"], metrics["ua"],
-             metrics["ua_ci_low"], metrics["ua_ci_high"], metrics["macro_f1"], metrics["n_test"])
+    log.info("test (%s): WA %.3f  UA %.3f  macro-F1 %.3f  (n = %d; CIs: the score stage)",
+             job.fold, metrics["wa"], metrics["ua"], metrics["macro_f1"], metrics["n_test"])
     return metrics
 
 
 def resume(path: Path, key: str, model: nn.Module, optimizer, scheduler) -> TrainState:
-    """The saved state when a checkpoint of this exact run exists, else a fresh one."""
-    if not path.exists():
+    """The saved state when a readable checkpoint of this exact run exists, else a fresh one."""
+    checkpoint = read_checkpoint(path, key)
+    if checkpoint is None:
         return TrainState()
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if checkpoint.get("fingerprint") != key:
-        log.warning("%s belongs to a run with other settings or data: starting from scratch", path)
-        return TrainState()
+    state = TrainState(**checkpoint["state"])
+    if state.stop_reason:
+        log.info("%s: this run finished training (%s after epoch %d): writing its outputs from the best "
+                 "epoch's weights without retraining (delete it to retrain)", path, state.stop_reason, state.epoch)
+        return state
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
-    state = TrainState(**checkpoint["state"])
     log.info("resuming from %s after epoch %d", path, state.epoch)
     return state
 
@@ -499,7 +434,7 @@ def write_json(obj: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
-def write_outputs(job: TrainJob, model: nn.Module, cfg, settings: TrainSettings, classes: list[str],
+def write_outputs(job: TrainJob, model: nn.Module, settings: TrainSettings, classes: list[str],
                   splits: dict[str, Split], data: dict, state: TrainState, device: torch.device,
                   summary: dict[str, Any]) -> dict[str, Any]:
     out_dir = Path(job.out_dir)
@@ -530,15 +465,15 @@ def write_outputs(job: TrainJob, model: nn.Module, cfg, settings: TrainSettings,
             "start_frame": starts.astype(np.int32),
             **dict(zip(logp_columns(classes), test.item_logp.T)),
         }).write_parquet(out_dir / OUTPUT_FILES["chunk_predictions"])
-    save_atomically({"model": job.model, "config": asdict(cfg), "state_dict": model.state_dict(),
-                     "classes": classes, "normalisation": settings.normalisation,
-                     "context": job.context, "overlap": settings.overlap if job.context else None,
-                     "best_epoch": state.best_epoch}, out_dir / OUTPUT_FILES["model"])
+    trained = TrainedModel(job.model, model, classes, settings.normalisation, job.context,
+                           settings.overlap if job.context else None, state.best_epoch)
+    save_atomically(trained.to_dict(), out_dir / OUTPUT_FILES["model"])
     y_true = splits["test"].labels[test.kept]
     y_pred = test.utterance_logp.argmax(axis=1)
-    metrics = emocue_metrics.evaluate(y_true, y_pred, classes, settings.bootstrap, seed=job.seed)
-    metrics["n_test"] = metrics.pop("n")
-    return {**metrics, **summary}
+    # Point scores for the log and a quick look; the score stage (emocue.scoring) is the one that
+    # scores predictions for the tables, with CIs, so scoring settings never rerun training.
+    metrics = {name: point_score(y_true, y_pred, len(classes), name) for name in METRICS}
+    return {**metrics, "n_test": int(len(y_true)), **summary}
 
 
 # ---- command line (benchmarks, tests, manual runs) --------------------------------------------
@@ -547,11 +482,14 @@ def job_from_results(results: str | Path, config: dict[str, Any], model: str, fo
     """A job reading the standard stage outputs under ``results`` (see docs/outputs.md)."""
     results = Path(results)
     sessions = config["corpus"]["sessions"]
+    speed_copies = [(s, augment.speed_tag(f)) for s in training_sessions(config) for f in augment.speed_factors(config)]
     return TrainJob(
         model=model, fold=fold, seed=seed, out_dir=Path(out_dir), context=context, threads=threads,
         manifests=tuple(str(results / "corpus" / f"{s}.parquet") for s in sessions),
         features=tuple(str(results / "features" / f"{s}.npz") for s in sessions),
         stats=tuple(str(results / "features" / f"{s}.stats.parquet") for s in sessions),
+        speed_features=tuple(layout.speed_features_file(s, t, str(results)) for s, t in speed_copies),
+        speed_stats=tuple(layout.speed_features_stats(s, t, str(results)) for s, t in speed_copies),
     )
 
 

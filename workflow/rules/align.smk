@@ -1,16 +1,16 @@
 # align: per-session phone/word intervals, QA and OOV tables (docs/outputs.md), from existing
-# TextGrids (backend `textgrid`, the demo default) or the Montreal Forced Aligner (backend `mfa`,
-# conda env envs/mfa.yaml). A job's input is its own session's manifest (plus its TextGrids, or the
-# MFA model files given by path), so a changed session re-runs only its own alignment.
-from emocue.align import align_input_files, mfa_train_outputs, mfa_training_sessions
+# TextGrids (backend `textgrid`, the demo default), the Montreal Forced Aligner (backend `mfa`,
+# conda env envs/mfa.yaml) or EmoDB's hand phone labels (backend `emodb`). A job's input is its own
+# session's manifest plus what its backend reads (align_input_files in common.smk), so a changed
+# session re-runs only its own alignment. Backend `none`: no alignment jobs (and no attention).
 
 ALIGN_DIR = f"{RESULTS}/align"
-ALIGN_USES_MFA = config["align"]["backend"] == "mfa"
+ALIGN_USES_MFA = ALIGN_BACKEND == "mfa"
 
 
 rule align_session:
     input:
-        unpack(lambda wildcards: align_input_files(config, wildcards.session, RESULTS)),
+        unpack(align_input_files),
     output:
         intervals=f"{ALIGN_DIR}/{{session}}.intervals.parquet",
         qa=f"{ALIGN_DIR}/{{session}}.qa.parquet",
@@ -21,7 +21,7 @@ rule align_session:
     benchmark:
         benchmark_path("align_session", "{session}")
     params:
-        align=config["align"],
+        align=align_settings(),
         features=config["features"],
         on_bad_input=config["on_bad_input"],
         work_dir=f"{ALIGN_DIR}/mfa/{{session}}",
@@ -32,20 +32,22 @@ rule align_session:
         "../scripts/align.py"
 
 
-# align.mfa.mode: train — one MFA training run on the training sessions (see emocue.align.train_mfa)
+# align.mfa.mode: train — one MFA training run on the training sessions; its pronunciation
+# dictionary covers the words of every session's transcripts (see emocue.align.mfa.train_mfa)
 rule mfa_train:
     input:
-        manifests=expand(f"{RESULTS}/corpus/{{session}}.parquet", session=mfa_training_sessions(config)),
+        manifests=[layout.corpus_table(session) for session in TRAINING_SESSIONS],
+        vocabulary_manifests=[layout.corpus_table(session) for session in SESSIONS],
     output:
-        **{key: path for key, path in mfa_train_outputs(RESULTS).items() if key != "aligned"},
-        aligned=directory(mfa_train_outputs(RESULTS)["aligned"]),
+        **{key: path for key, path in MFA_TRAIN_OUTPUTS.items() if key != "aligned"},
+        aligned=directory(MFA_TRAIN_OUTPUTS["aligned"]),
     log:
         log_path("mfa_train"),
     benchmark:
         benchmark_path("mfa_train")
     params:
         mfa=config["align"]["mfa"],
-        work_dir=f"{ALIGN_DIR}/mfa_train/work",
+        work_dir=f"{MFA_TRAIN_DIR}/work",
     threads: 8
     conda:
         "../../envs/mfa.yaml"
@@ -53,7 +55,7 @@ rule mfa_train:
         "../scripts/align_mfa_train.py"
 
 
-STAGE_TARGETS["align"] = expand(
+STAGE_TARGETS["align"] = [] if ALIGN_BACKEND == "none" else expand(
     [
         f"{ALIGN_DIR}/{{session}}.intervals.parquet",
         f"{ALIGN_DIR}/{{session}}.qa.parquet",
@@ -62,3 +64,7 @@ STAGE_TARGETS["align"] = expand(
     ],
     session=SESSIONS,
 )
+if ALIGN_BACKEND == "none":
+    from emocue.align import NO_ALIGNMENT_REASON
+
+    logger.warning(f"WARNING: {NO_ALIGNMENT_REASON}")

@@ -10,6 +10,13 @@ ATTENTION_TABLES = {
                  "left_out")
 }
 ATTENTION_CHARTS = ("vowel_consonant", "phone_ranking", "position", "word_emotion")
+# Every CSA run of one seed (the job's {seed} wildcard), context by context and fold by fold.
+CSA_SEED_RUNS = [
+    {"fold": fold, "context": context,
+     "chunk_predictions": layout.run_file("chunk_predictions", "csa", fold, "{seed}", context)}
+    for context in CONTEXTS
+    for fold in FOLDS
+]
 ATTENTION_CHART_FILES = {
     f"{chart}_{kind}": f"{ATTENTION_DIR}/charts/{chart}.{suffix}"
     for chart in ATTENTION_CHARTS
@@ -22,7 +29,7 @@ rule attention_stats:
         attention=blstmatt_fold_files("attention"),
         predictions=blstmatt_fold_files("predictions"),
         manifests=expand(f"{RESULTS}/corpus/{{session}}.parquet", session=FOLDS),
-        intervals=expand(f"{RESULTS}/align/{{session}}.intervals.parquet", session=FOLDS),
+        intervals=[layout.align_intervals(session) for session in FOLDS],
     output:
         **ATTENTION_TABLES,
     log:
@@ -44,9 +51,15 @@ rule attention_plots:
         **{name: ATTENTION_TABLES[name] for name in
            ("phones", "words", "utterances", "tests", "phone_ranking", "word_importance")},
         attention=blstmatt_fold_files("attention"),
+        # The Figure-1 chunk-posterior track: CSA at the context fusion chose on validation for each
+        # fold of this seed. Which one is known only once fusion ran, so every context is declared.
+        selection=FUSION_OUTPUTS["selection"],
+        chunk_predictions=[run["chunk_predictions"] for run in CSA_SEED_RUNS],
     output:
-        # the SVGs are flagged for `snakemake --report` (the report() call must not start a line)
-        **{name: (report(path, category="Attention") if name.endswith("_svg") else path)
+        # the SVGs are flagged for `snakemake --report`, each with its caption (the report() call
+        # must not start a line)
+        **{name: (report(path, caption=f"../report/attention_{name.removesuffix('_svg')}.rst",
+                         category="Attention") if name.endswith("_svg") else path)
            for name, path in ATTENTION_CHART_FILES.items()},
         utterance_dir=directory(f"{ATTENTION_DIR}/charts/utterances"),
         utterance_index=f"{ATTENTION_DIR}/charts/utterance_charts.parquet",
@@ -57,6 +70,7 @@ rule attention_plots:
     params:
         charts=ATTENTION_CHARTS,
         settings=config["attention"],
+        chunk_runs=[{"fold": run["fold"], "context": run["context"]} for run in CSA_SEED_RUNS],
     threads: 1
     conda:
         "../../envs/stats.yaml"
@@ -64,7 +78,8 @@ rule attention_plots:
         "../scripts/attention_plots.py"
 
 
-STAGE_TARGETS["attention"] = expand(
+# align.backend none: no phone intervals, so no attention jobs (align.smk logs why; so does the report)
+STAGE_TARGETS["attention"] = [] if ALIGN_BACKEND == "none" else expand(
     [*ATTENTION_TABLES.values(), *ATTENTION_CHART_FILES.values(),
      f"{ATTENTION_DIR}/charts/utterance_charts.parquet"],
     seed=SEEDS,

@@ -1,16 +1,14 @@
 # corpus: one utterance manifest per session (docs/outputs.md), from the IEMOCAP layout (also the
-# generated demo corpus) or a CSV/TSV manifest. The input is the session's own files only, so a
-# changed wav re-runs just its session (demo: the generator's per-session summary).
-# All .smk files share one namespace: qualify the name (emocue.align has its own session_input_files).
-from emocue import corpus as emocue_corpus
+# generated demo corpus), EmoDB or a CSV/TSV manifest. The input is the session's own files only
+# (common.smk: corpus_session_input), so a changed wav or manifest row reruns just its session.
 
 
 rule corpus_session:
     input:
-        lambda wildcards: emocue_corpus.session_input_files(config, wildcards.session, RESULTS),
+        unpack(corpus_session_input),
     output:
-        manifest=f"{RESULTS}/corpus/{{session}}.parquet",
-        dropped=f"{RESULTS}/corpus/{{session}}.dropped.parquet",
+        manifest=layout.corpus_table("{session}"),
+        dropped=layout.corpus_dropped("{session}"),
     log:
         log_path("corpus_session", "{session}"),
     benchmark:
@@ -26,7 +24,8 @@ rule corpus_session:
         "../scripts/corpus.py"
 
 
-STAGE_TARGETS["corpus"] = expand(
-    [f"{RESULTS}/corpus/{{session}}.parquet", f"{RESULTS}/corpus/{{session}}.dropped.parquet"],
-    session=SESSIONS,
-)
+STAGE_TARGETS["corpus"] = [
+    path
+    for session in SESSIONS
+    for path in (layout.corpus_table(session), layout.corpus_dropped(session))
+]

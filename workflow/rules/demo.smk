@@ -13,10 +13,11 @@ rule demo_session:
         benchmark_path("demo_session", "{session}")
     params:
         corpus_root=config["corpus"]["root"],
-        textgrid_dir=config["align"]["textgrid_dir"] or f"{RESULTS}/demo/textgrids",
+        textgrid_dir=DEMO_TEXTGRID_DIR,
         seed=config["demo"]["seed"],
         dialogs=config["demo"]["dialogs_per_session"],
         utterances_per_dialog=config["demo"]["utterances_per_dialog"],
+        cue=config["demo"]["cue"],
     threads: 1
     conda:
         "../../envs/data.yaml"

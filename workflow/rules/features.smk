@@ -15,6 +15,7 @@ rule extract_features:
         benchmark_path("extract_features", "{session}")
     params:
         fbank=vars(FbankOptions.from_config(config["features"])),
+        speed=1.0,
     threads: 1
     conda:
         "../../envs/data.yaml"
@@ -22,7 +23,21 @@ rule extract_features:
         "../scripts/features.py"
 
 
+# Speed-perturbed copies (augment.speed_factors) of the sessions some fold trains on; cached here.
+use rule extract_features as extract_speed_features with:
+    output:
+        features=layout.speed_features_file("{session}", "{speed}"),
+        stats=layout.speed_features_stats("{session}", "{speed}"),
+    log:
+        log_path("extract_speed_features", "{session}.{speed}"),
+    benchmark:
+        benchmark_path("extract_speed_features", "{session}.{speed}")
+    params:
+        fbank=vars(FbankOptions.from_config(config["features"])),
+        speed=lambda wildcards: SPEED_TAGS[wildcards.speed],
+
+
 STAGE_TARGETS["features"] = expand(
     [f"{RESULTS}/features/{{session}}.npz", f"{RESULTS}/features/{{session}}.stats.parquet"],
     session=SESSIONS,
-)
+) + speed_feature_files() + speed_feature_files("stats")

@@ -1,26 +1,29 @@
 # fusion: BLSTMATT + CSA log-linear fusion (SYSComb) per fold and seed, with the CSA context and the
-# weight chosen on validation, significance of every system pair, and the paper's Table 1.
-# Needs sweep.smk (the sweep table) included first.
+# weight chosen on validation, then each system of fusion.systems (a baseline) fused onto SYSComb,
+# and the significance of every system pair. Its test predictions (SYSComb, SYSComb-w<paper
+# weight>, SYSComb+<system>) are scored by the score stage like every other system's.
 
-FUSION_OUTPUTS = {
-    "selection": f"{RESULTS}/fusion/selection.parquet",
-    "weight_curve": f"{RESULTS}/fusion/weight_curve.parquet",
-    "weight_curve_chart": f"{RESULTS}/fusion/weight_curve.vl.json",
-    "systems": f"{RESULTS}/fusion/systems.parquet",
-    "significance": f"{RESULTS}/fusion/significance.parquet",
-    "significance_summary": f"{RESULTS}/fusion/significance_summary.parquet",
-    "predictions": f"{RESULTS}/fusion/predictions.parquet",
-    "table1": f"{RESULTS}/fusion/table1.parquet",
-    "table1_markdown": f"{RESULTS}/fusion/table1.md",
-    "table1_html": report(f"{RESULTS}/fusion/table1.html", category="Table 1"),  # snakemake --report
-}
+# Per fold and seed: the BLSTMATT run and every CSA context run that fusion combines.
+FUSION_RUNS = [
+    {
+        "fold": fold,
+        "seed": seed,
+        "blstmatt_dir": layout.run_dir("blstmatt", fold, seed),
+        "csa_dirs": {context: layout.run_dir("csa", fold, seed, context) for context in CONTEXTS},
+        "others": {system: other_predictions(system, fold, seed) for system in FUSION_OTHERS},
+    }
+    for fold in FOLDS
+    for seed in SEEDS
+]
+FUSION_OUTPUTS = layout.stage_outputs(layout.FUSION_OUTPUTS)
 
 
 rule fuse_systems:
     input:
-        sweep=rules.sweep_table.output.sweep,
-        test_predictions=fusion_run_files("predictions"),
-        val_predictions=fusion_run_files("val_predictions"),
+        test_predictions=run_files("predictions", [*BLSTMATT_RUNS, *CSA_RUNS]),
+        val_predictions=run_files("val_predictions", [*BLSTMATT_RUNS, *CSA_RUNS]),
+        others=[path for system in FUSION_OTHERS for name in ("val_predictions", "predictions")
+                for path in baseline_run_files(name, system)],
     output:
         **FUSION_OUTPUTS,
     log:
@@ -31,6 +34,7 @@ rule fuse_systems:
         runs=FUSION_RUNS,
         classes=CLASSES,
         settings=config["fusion"],
+        evaluation=config["evaluation"],
     threads: 1
     conda:
         "../../envs/stats.yaml"

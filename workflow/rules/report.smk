@@ -1,21 +1,23 @@
-# The report stage: one self-contained HTML page built from every stage output that the configured
-# stages produce (see emocue.report).
+# The report stage: one self-contained HTML page built from exactly the files the configured stages
+# produce (emocue.report.report_files, via common.smk: report_inputs). Nothing is found by globbing
+# results/, so a folder left by an earlier config (an old seed, a removed session) never shows.
 from pathlib import Path
 
-# Template files and the library module are inputs, so editing them reruns (only) build_report.
+# The templates and every module of the report package are inputs, so editing one reruns (only)
+# build_report.
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
-REPORT_SOURCES = [
-    *sorted(str(path) for path in (WORKFLOW_DIR / "templates").glob("report*")),
-    str(WORKFLOW_DIR / "emocue" / "report.py"),
-]
+REPORT_SOURCES = sorted(
+    str(path)
+    for path in [
+        *(WORKFLOW_DIR / "templates").glob("report*"),
+        *(WORKFLOW_DIR / "emocue" / "report").rglob("*.py"),
+    ]
+)
 
 
 rule build_report:
     input:
-        # Every other stage's targets (looked up when the DAG is built, so include order does not
-        # matter). Benchmark files are read but not declared: they exist only after their jobs
-        # ran, so declaring them would change this job's input set between runs.
-        lambda wildcards: [t for stage, ts in STAGE_TARGETS.items() if stage != "report" for t in ts],
+        unpack(report_inputs),
         sources=REPORT_SOURCES,
     output:
         report(
@@ -29,8 +31,6 @@ rule build_report:
         benchmark_path("build_report")
     params:
         results=lambda wildcards, output: os.path.dirname(output[0]),
-        # the checkout holding emocue/report.py: its git commit goes into the provenance section
-        workflow_dir=lambda wildcards, input: str(Path(input.sources[-1]).parents[2]),
     conda:
         "../../envs/stats.yaml"
     script:

@@ -1,22 +1,26 @@
 # sweep: the CSA context-length sweep table. The per-context CSA training jobs (one per context,
-# fold and seed, in train.smk) run in parallel; this job only collects their predictions into one
-# table (context, fold, seed, WA/UA/macro-F1 with CIs, utterances kept / left out) and a summary.
+# fold and seed, in train.smk) run in parallel and the score stage scores each context; this job
+# only collects those scores (utterance and chunk level, with CIs), the utterances kept / left out
+# and the validation scores into one table and a summary per context. Needs score.smk first.
+CSA_SYSTEMS = [layout.csa_system(context) for context in CONTEXTS]
+
+
 rule sweep_table:
     input:
-        test_predictions=csa_run_files("predictions"),
-        val_predictions=csa_run_files("val_predictions"),
-        metrics=csa_run_files("metrics"),
+        val_predictions=run_files("val_predictions", CSA_RUNS),
+        metrics=run_files("metrics", CSA_RUNS),
+        scores=score_files("runs", CSA_SYSTEMS),
+        summaries=score_files("summary", CSA_SYSTEMS),
     output:
-        sweep=f"{RESULTS}/sweep/sweep.parquet",
-        summary=f"{RESULTS}/sweep/sweep_summary.parquet",
+        **layout.stage_outputs(layout.SWEEP_OUTPUTS),
     log:
         log_path("sweep_table"),
     benchmark:
         benchmark_path("sweep_table")
     params:
         runs=CSA_RUNS,
+        contexts=CONTEXTS,
         classes=CLASSES,
-        bootstrap=config["fusion"]["bootstrap"],
     threads: 1
     conda:
         "../../envs/stats.yaml"
@@ -24,7 +28,4 @@ rule sweep_table:
         "../scripts/sweep.py"
 
 
-STAGE_TARGETS["sweep"] = [
-    f"{RESULTS}/sweep/sweep.parquet",
-    f"{RESULTS}/sweep/sweep_summary.parquet",
-]
+STAGE_TARGETS["sweep"] = list(layout.stage_outputs(layout.SWEEP_OUTPUTS).values())

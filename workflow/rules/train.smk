@@ -1,15 +1,19 @@
 # train: one job per (model, fold, seed), and per context C for CSA, from every session's manifest
 # and features to the run's weights, history, predictions, metrics and (BLSTMATT) attention
 # weights. A killed job (Slurm time limit, preemption, Ctrl-C) resumes from its checkpoint.pt when
-# rerun (`snakemake --rerun-incomplete`). Run folders are documented in docs/outputs.md ("train").
+# rerun (`snakemake --rerun-incomplete`); one killed after training rewrites its outputs from the
+# finished checkpoint without retraining. Run folders are documented in docs/outputs.md ("train").
 
 rule train_blstmatt:
     input:
-        manifests=expand(f"{RESULTS}/corpus/{{session}}.parquet", session=SESSIONS),
-        features=expand(f"{RESULTS}/features/{{session}}.npz", session=SESSIONS),
-        stats=expand(f"{RESULTS}/features/{{session}}.stats.parquet", session=SESSIONS),
+        manifests=[layout.corpus_table(session) for session in SESSIONS],
+        features=[layout.features_file(session) for session in SESSIONS],
+        stats=[layout.features_stats(session) for session in SESSIONS],
+        speed_features=speed_feature_files(),
+        speed_stats=speed_feature_files("stats"),
+        hparams=hparam_choice,
     output:
-        **run_outputs(blstmatt_run_dir("{fold}", "{seed}"), "attention"),
+        **layout.run_outputs("blstmatt", "{fold}", "{seed}"),
     log:
         log_path("train_blstmatt", "{fold}/seed{seed}"),
     benchmark:
@@ -31,7 +35,7 @@ rule train_blstmatt:
 # The sweep fans out here: one CSA job per context in csa.contexts (x folds x seeds).
 use rule train_blstmatt as train_csa with:
     output:
-        **run_outputs(csa_run_dir("{context}", "{fold}", "{seed}"), "chunk_predictions"),
+        **layout.run_outputs("csa", "{fold}", "{seed}", "{context}"),
     log:
         log_path("train_csa", "C{context}/{fold}/seed{seed}"),
     benchmark:
@@ -41,12 +45,4 @@ use rule train_blstmatt as train_csa with:
         settings=run_settings("csa"),
 
 
-STAGE_TARGETS["train"] = [
-    *(f"{blstmatt_run_dir(fold, seed)}/{RUN_FILES['metrics']}" for fold in FOLDS for seed in SEEDS),
-    *(
-        f"{csa_run_dir(context, fold, seed)}/{RUN_FILES['metrics']}"
-        for context in CONTEXTS
-        for fold in FOLDS
-        for seed in SEEDS
-    ),
-]
+STAGE_TARGETS["train"] = run_files("metrics", [*BLSTMATT_RUNS, *CSA_RUNS])

@@ -1,4 +1,5 @@
-"""Rule mfa_train (align.mfa.mode: train): train an MFA acoustic model on the training sessions."""
+"""Rule mfa_train (align.mfa.mode: train): train an MFA acoustic model on the training sessions,
+with a dictionary of every session's words."""
 
 import polars as pl
 
@@ -9,6 +10,8 @@ setup_rule_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the
 output = snakemake.output  # noqa: F821
 train_mfa(
     manifests={path: pl.read_parquet(path) for path in snakemake.input.manifests},  # noqa: F821
+    vocabulary_manifests={path: pl.read_parquet(path, columns=["transcript"])  # noqa: F821
+                          for path in snakemake.input.vocabulary_manifests},  # noqa: F821
     config=MfaConfig.from_config(snakemake.params.mfa),  # noqa: F821
     work_dir=snakemake.params.work_dir,  # noqa: F821
     model_path=output.model,

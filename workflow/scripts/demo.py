@@ -12,6 +12,7 @@ summary = generate_session(
     seed=params.seed,
     dialogs=params.dialogs,
     utterances_per_dialog=params.utterances_per_dialog,
+    cue=params.cue,
 )
 write_summary(snakemake.output.summary, summary)  # noqa: F821
 log.info("%s: %d utterances, %.1f s of speech", summary["session"], summary["n_utterances"],

@@ -12,4 +12,5 @@ write_session_features(
     features_path=snakemake.output.features,  # noqa: F821
     stats_path=snakemake.output.stats,  # noqa: F821
     options=FbankOptions(**snakemake.params.fbank),  # noqa: F821
+    speed=snakemake.params.speed,  # noqa: F821
 )

@@ -1,17 +1,17 @@
-"""Rule fuse_systems: SYSComb per fold and seed, significance of system pairs, Table 1."""
-
-import polars as pl
+"""Rule fuse_systems: SYSComb per fold and seed and the significance of system pairs."""
 
 from emocue.fusion import FusionOutputs, FusionSettings, load_run_inputs, run_fusion
 from emocue.logs import setup_rule_logging
+from emocue.scoring import EvaluationSettings
 
 setup_rule_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 classes = list(snakemake.params.classes)  # noqa: F821
 runs = [
-    load_run_inputs(run["fold"], int(run["seed"]), run["blstmatt_dir"], run["csa_dirs"], classes)
+    load_run_inputs(run["fold"], int(run["seed"]), run["blstmatt_dir"], run["csa_dirs"], classes,
+                    run["others"])
     for run in snakemake.params.runs  # noqa: F821
 ]
 outputs = FusionOutputs(**{name: snakemake.output[name]  # noqa: F821
                            for name in FusionOutputs.__dataclass_fields__})
-run_fusion(runs, pl.read_parquet(snakemake.input.sweep), classes,  # noqa: F821
-           FusionSettings.from_config(dict(snakemake.params.settings)), outputs)  # noqa: F821
+run_fusion(runs, classes, FusionSettings.from_config(dict(snakemake.params.settings)),  # noqa: F821
+           EvaluationSettings.from_config(dict(snakemake.params.evaluation)), outputs)  # noqa: F821

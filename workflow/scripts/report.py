@@ -1,4 +1,4 @@
-"""Rule build_report: render results/report.html from every available stage output."""
+"""Rule build_report: render results/report.html from the files the configured stages produce."""
 
 from emocue.logs import setup_rule_logging
 from emocue.report import write_report
@@ -8,5 +8,4 @@ write_report(
     results_dir=snakemake.params.results,  # noqa: F821
     config=snakemake.config,  # noqa: F821
     output=snakemake.output[0],  # noqa: F821
-    workflow_dir=snakemake.params.workflow_dir,  # noqa: F821
 )

@@ -3,7 +3,9 @@
 - :mod:`emocue.models.blstmatt` — BLSTM with global-mean attention over whole utterances (§3.1).
 - :mod:`emocue.models.csa` — convolutions + convolutional self-attention on fixed chunks (§3.2).
 
-:func:`build_model` turns a config section into a model, so training code never names a class.
+:func:`build_model` turns a config section into a model, so training code never names a class;
+both models' forward return a :class:`ModelOutput`, so it never branches on one either.
+:func:`load_trained` reads a run's model.pt back (:mod:`emocue.models.trained`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from torch import nn
 
 from emocue.models.blstmatt import BLSTMATT, BLSTMATTConfig
 from emocue.models.csa import CSA, CSAConfig
+from emocue.models.output import ModelOutput
+from emocue.models.trained import TrainedModel, load_trained
 
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "blstmatt": (BLSTMATT, BLSTMATTConfig),
@@ -38,4 +42,5 @@ def build_model(name: str, config) -> nn.Module:
     return model_cls(config)
 
 
-__all__ = ["BLSTMATT", "BLSTMATTConfig", "CSA", "CSAConfig", "MODELS", "build_model", "model_config"]
+__all__ = ["BLSTMATT", "BLSTMATTConfig", "CSA", "CSAConfig", "MODELS", "ModelOutput", "TrainedModel",
+           "build_model", "load_trained", "model_config"]

@@ -13,8 +13,9 @@ paper) and only the valid frames ``t < T_b`` taking part:
     z    = ReLU(W_c c + b_c)                   projected back to the BLSTM width           (2H)
     y    = W_o z + b_o                         class logits, trained with cross-entropy    (K)
 
-``forward`` returns the logits **and α**: α is what the attention analysis interprets, so the
-exported weights are exactly the ones used to classify.
+``forward`` returns a :class:`~emocue.models.output.ModelOutput` with the logits **and α**: α is
+what the attention analysis interprets, so the exported weights are exactly the ones used to
+classify.
 
 Padding never reaches a valid frame. Each layer runs a forward and a backward unidirectional LSTM;
 the backward one reads every sequence reversed *within its own length*, so in both directions the
@@ -22,6 +23,10 @@ padding comes after the valid frames and a causal LSTM cannot see it. On CUDA th
 also packed, so padding costs nothing in cuDNN; on the CPU they are not, because PyTorch fuses
 (oneDNN) only unpacked LSTMs — about 7x faster there, and length-bucketed batches keep the
 padding small.
+
+Precision: the LSTMs always run in float32 (TF32 allowed), also inside a bf16 autocast region — see
+:meth:`BLSTM.forward` for why. Everything after them follows autocast; the means, the softmax and
+the loss are taken in float32.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from emocue.models.output import ModelOutput
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,31 @@ class BLSTM(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor,
                 pack: bool | None = None) -> torch.Tensor:
         pack = x.is_cuda if pack is None else pack
-        h = x
-        for i, layer in enumerate(self.layers):
-            h = self.dropout(h) if i > 0 else h
-            h = layer(h, lengths, pack)  # (B, T, 2H)
+        # The LSTMs run outside autocast, in float32. Autocast sends cuDNN LSTMs through
+        # at::autocast::_cudnn_rnn_cast_reflatten (aten/src/ATen/cudnn/AutocastRNN.cpp), which casts
+        # the input, the hidden state and a re-flattened weight buffer to at::kHalf, hard-coded,
+        # whatever dtype autocast was asked for: under bf16 autocast they would run in float16,
+        # whose gradients underflow without a GradScaler. The pinned wheel (torch 2.13.0+cpu) ships
+        # no CUDA sources to prove otherwise (its ATen/autocast_mode.h lists only the LSTM *cells*
+        # as lower-precision ops), so this path does not depend on it. On Ampere and later, cuDNN
+        # RNNs still use TF32 tensor cores: torch.backends.cudnn.rnn.fp32_precision is "tf32" by
+        # default (checked by benchmarks/gpu_check.py).
+        with torch.autocast(x.device.type, enabled=False):
+            h = x.to(self.layers[0].forward_lstm.weight_ih_l0.dtype)  # float32 unless made .double()
+            for i, layer in enumerate(self.layers):
+                h = self.dropout(h) if i > 0 else h
+                h = layer(h, lengths, pack)  # (B, T, 2H) float32
         return h * mask[:, :, None]  # (B, T, 2H), exactly 0 on padding
+
+
+def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, C) mean of h (B, T, C) over the valid frames, at least in float32; h is 0 on padding.
+
+    Never in float16 or bfloat16: there a length above 2048 (float16) or 256 (bfloat16) is not
+    representable (2049 rounds to 2048) and a sum over thousands of frames loses its low bits.
+    """
+    wide = torch.promote_types(h.dtype, torch.float32)
+    return h.to(wide).sum(dim=1) / mask.sum(dim=1, keepdim=True).to(wide)
 
 
 class MeanQueryAttention(nn.Module):
@@ -109,8 +136,7 @@ class MeanQueryAttention(nn.Module):
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # h: (B, T, 2H) with zeros on padding; mask: (B, T)
-        lengths = mask.sum(dim=1, keepdim=True).to(h.dtype)  # (B, 1)
-        mean = h.sum(dim=1) / lengths  # (B, 2H); padded h is 0, so this is the masked mean
+        mean = masked_mean(h, mask).to(h.dtype)  # (B, 2H) m
         q = torch.tanh(self.query(mean))  # (B, A)
         u = torch.tanh(self.frame(h))  # (B, T, A)
         scores = torch.einsum("bta,ba->bt", u, q).float()  # (B, T); softmax in float32 under autocast
@@ -130,8 +156,7 @@ class BLSTMATT(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(width, config.num_classes)  # W_o
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
-                pack: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, pack: bool | None = None) -> ModelOutput:
         """x: (B, T, F) zero-padded; lengths: (B,) int64 on the CPU (packing needs them there);
         pack: pack the sequences (default: on CUDA only).
 
@@ -143,4 +168,4 @@ class BLSTMATT(nn.Module):
         context, alpha = self.attention(h, mask)  # (B, A), (B, T)
         z = torch.relu(self.project(context))  # (B, 2H)
         logits = self.classifier(self.dropout(z))  # (B, K)
-        return logits, alpha
+        return ModelOutput(logits, alpha)

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from emocue.models.output import ModelOutput
+
 
 @dataclass(frozen=True)
 class CSAConfig:
@@ -133,11 +135,11 @@ class CSA(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.channels, config.num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, F, C) chunks (or (B, 1, F, C)); returns class logits (B, K)."""
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x: (B, F, C) chunks (or (B, 1, F, C)); returns class logits (B, K), one row per chunk."""
         if x.dim() == 3:
             x = x.unsqueeze(1)  # (B, 1, F, C)
         y = self.blocks(x)  # (B, Ch, F', C')
         y = self.attention(y.flatten(2))  # (B, Ch, N = F'·C')
         pooled = y.mean(dim=2)  # (B, Ch)
-        return self.classifier(self.dropout(pooled))  # (B, K)
+        return ModelOutput(self.classifier(self.dropout(pooled)))  # logits (B, K)
