@@ -75,8 +75,13 @@ def build(model_name: str, config: dict, device: torch.device, **overrides) -> n
 
 def longest_batch(data):
     """The batch of the epoch with the most frames (BLSTMATT), or the first one (CSA: all C frames)."""
-    batches = list(FirstBatches(data, 10_000).batches(np.random.default_rng(0)))
-    return max(batches, key=lambda batch: batch.inputs[0].shape[1] * len(batch.items))
+    def frames(batch) -> int:
+        return batch.inputs[0].shape[1] * len(batch.items)
+
+    longest = None
+    for batch in data.batches(np.random.default_rng(0)):  # one batch held at a time
+        longest = batch if longest is None or frames(batch) > frames(longest) else longest
+    return longest
 
 
 # ---- 1. dtypes -----------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ LINES = [
 ]
 
 
+SYLLABLES = [(0.080080, "der"), (0.244195, "la"), (0.427094, "pen"), (0.602575, "liegt"), (0.865570, "auf"),
+             (0.938230, "dem"), (0.981748, "eis"), (1.044033, "schrank"), (1.841390, ".")]
+TRANSCRIPT = "Der Lappen liegt auf dem Eisschrank."
+
+
 def lablaut_text(lines) -> str:
     return HEADER + "".join(f"{time:12.6f}   -1 {label}\n" for time, label in lines)
 
@@ -39,6 +44,10 @@ def emodb_tree(tmp_path) -> Path:
     (labels / "03a01Nc.lablaut").write_text(lablaut_text(LINES[:3] + [(0.3, ".")]), encoding="latin-1")
     (labels / "03a01Ncxx.lablaut").write_text(lablaut_text(LINES[:5] + [(0.4, ".")]), encoding="latin-1")
     (labels / "08a01Abxx.lablaut").write_text(HEADER, encoding="latin-1")  # as two real files: header only
+    # silb/: syllable start times (no header), "la pen" for Lappen, the final "." at the end of speech
+    (labels.parent / "silb").mkdir()
+    (labels.parent / "silb" / "03a01Fa.silb").write_text(
+        "".join(f"{time:.6f}\t{text}\n" for time, text in SYLLABLES), encoding="latin-1")
     return labels
 
 
@@ -66,20 +75,25 @@ def test_xx_file_wins_and_every_label_is_classed(emodb_tree):
 
 def test_emodb_backend_tables_and_missing_labels(emodb_tree):
     manifest = pl.DataFrame({"utt_id": ["03a01Fa", "03a01Nc", "03a02Wb", "08a01Ab"],
-                             "duration_s": [2.0, 0.5, 1.0, 1.5]})
+                             "duration_s": [2.0, 0.5, 1.0, 1.5], "transcript": [TRANSCRIPT] * 4})
     with pytest.raises(align.AlignmentError, match="03a02Wb: no EmoDB label file"):
         align.align_from_emodb_labels("03", manifest, emodb_tree)
     with pytest.raises(align.AlignmentError, match="align.emodb_label_dir: folder .*missing does not exist"):
         align.align_from_emodb_labels("03", manifest, emodb_tree / "missing")
     result = align.align_from_emodb_labels("03", manifest, emodb_tree, on_bad_input="skip")
     qa = {row["utt_id"]: row for row in result.qa.iter_rows(named=True)}
-    assert qa["03a01Fa"]["aligned"] and qa["03a01Fa"]["n_phones"] == 13 and qa["03a01Fa"]["n_words"] == 0
+    assert qa["03a01Fa"]["aligned"] and qa["03a01Fa"]["n_phones"] == 13 and qa["03a01Fa"]["n_words"] == 6
+    assert qa["03a01Nc"]["aligned"] and qa["03a01Nc"]["n_words"] == 0  # no silb file: phones only
     assert qa["03a02Wb"]["reason"] == "phone labels missing"
     assert qa["08a01Ab"]["reason"] == "empty alignment"  # a header-only file: counted, not an error
     phones = result.intervals.filter(utt_id="03a01Fa", tier="phone")
     assert phones.filter(label="E6")["phone_class"].to_list() == ["vowel"]
     assert phones.filter(label="R")["phone_class"].to_list() == ["consonant"]
-    assert result.intervals.filter(tier="word").height == 0  # phones only: syllable files have no words
+    words = result.intervals.filter(pl.col("label") != "", utt_id="03a01Fa", tier="word")
+    assert words["label"].to_list() == ["der", "lappen", "liegt", "auf", "dem", "eisschrank"]
+    assert words["start_s"].to_list()[:2] == [0.080080, 0.244195] and words["end_s"][-1] == 1.841390
+    assert phones.filter(label="aI")["word"].to_list() == ["eisschrank"]  # "eis schrank": one word
+    assert result.intervals.filter(utt_id="03a01Nc", tier="word").height == 0
     frames = phones.sort("index").select("start_frame", "end_frame").rows()
     assert frames[0][0] == 0 and all(a[1] == b[0] for a, b in zip(frames, frames[1:]))
 
@@ -106,3 +120,15 @@ def test_german_sampa_classes_from_wells():
     assert not SAMPA_GERMAN_VOWELS & SAMPA_GERMAN_CONSONANTS
     assert [align.sampa_label(label) for label in ["!t", "_d", "tasp", "NN", "V", "4", "X", "AO"]] == \
         ["t", "d", "t", "N", "v", "R", "R", "aO"]
+
+
+def test_words_from_syllables_tolerate_repeats_and_refuse_a_mismatch():
+    syllables = [(0.1, "heu"), (0.3, "te"), (0.5, "a"), (0.6, "bend"), (0.9, "könnte"), (1.2, "te"),
+                 (1.3, "ich"), (1.5, ".")]
+    words = align.emodb.word_intervals(syllables, "Heute abend könnte ich", 2.0)
+    assert [(w.start_s, w.end_s, w.label) for w in words] == [
+        (0.0, 0.1, ""), (0.1, 0.5, "heute"), (0.5, 0.9, "abend"), (0.9, 1.3, "könnte"), (1.3, 1.5, "ich"),
+        (1.5, 2.0, ""),
+    ]  # the repeated "te" stays with "könnte"
+    assert align.emodb.word_intervals(syllables, "Ganz andere Worte hier", 2.0) == ()
+    assert align.emodb.word_intervals([], "Heute abend", 2.0) == ()

@@ -170,9 +170,9 @@ def test_backend_none_runs_without_alignment_or_attention(manifest_corpus, tmp_p
     workdir, config = manifest_corpus
     config["align"] = {"backend": "none"}
     configfile = write_yaml(tmp_path / "c.yaml", config)
-    planned = planned_jobs(run_snakemake(workdir, "-n", "train", "align", "attention", configfile=configfile).stdout)
+    planned = planned_jobs(run_snakemake(workdir, "-n", configfile=configfile).stdout)  # the default target
     rules = {rule for rule, _ in planned}
-    assert {"corpus_session", "train_blstmatt"} <= rules  # the other stages are planned as usual
+    assert {"corpus_session", "train_blstmatt", "build_report"} <= rules  # the other stages run as usual
     assert not rules & {"align_session", "mfa_train", "attention_stats", "attention_plots"}
     proc = run_snakemake(workdir, "--cores", "2", "align", "attention", configfile=configfile)
     assert "align.backend is `none`" in proc.stdout + proc.stderr  # says why they are skipped
@@ -205,3 +205,41 @@ def test_emodb_backend_through_snakemake(tmp_path):
         assert sorted(qa["utt_id"]) == sorted(manifest["utt_id"]) and qa["aligned"].all()
         phones = pl.read_parquet(workdir / f"results/align/{session}.intervals.parquet").filter(tier="phone")
         assert {"vowel", "consonant"} <= set(phones["phone_class"])
+
+
+def planned_inputs(dry_run_output: str, rule: str = "align_session") -> dict[str, list[str]]:
+    """session -> input files of each `rule` job in a dry run."""
+    inputs, current = {}, None
+    for line in dry_run_output.splitlines():
+        if re.match(r"\s*(?:local)?rule \w+:", line):
+            current = [] if re.match(rf"\s*(?:local)?rule {rule}:", line) else None
+        elif current is not None and line.strip().startswith("input:"):
+            current.extend(line.split(":", 1)[1].strip().split(", "))
+        elif current is not None and "wildcards:" in line:
+            inputs[re.search(r"session=(\w+)", line).group(1)] = current
+    return inputs
+
+
+def test_each_alignment_job_declares_only_what_its_backend_reads(manifest_corpus, tmp_path):
+    """The input function in rules/common.smk (issue 12.6 moved it out of the library)."""
+    workdir, config = manifest_corpus
+    for session in ("Session1", "Session2"):
+        (workdir / "tg" / session / "spk").mkdir(parents=True)
+        (workdir / "tg" / session / "spk" / f"{session}_u1.TextGrid").write_text("")
+    (workdir / "model.zip").write_bytes(b"")
+
+    def inputs(align_section):
+        planned = run_snakemake(workdir, "-n", "align", configfile=write_yaml(tmp_path / "c.yaml",
+                                                                             {**config, "align": align_section}))
+        return planned_inputs(planned.stdout)
+
+    textgrid = inputs({"backend": "textgrid", "textgrid_dir": "tg"})
+    assert textgrid["Session2"] == ["results/corpus/Session2.parquet", "tg/Session2/spk/Session2_u1.TextGrid"]
+    mfa = inputs({"backend": "mfa", "mfa": {"acoustic_model": "model.zip"}})  # the dictionary stays a name
+    assert mfa["Session2"] == ["results/corpus/Session2.parquet", "model.zip"]
+    train = inputs({"backend": "mfa", "mfa": {"mode": "train"}})
+    trained = "results/align/mfa_train"
+    assert train["Session2"] == ["results/corpus/Session2.parquet", f"{trained}/acoustic_model.zip",
+                                 f"{trained}/cmudict.dict", f"{trained}/staging.json", f"{trained}/aligned"]
+    assert train["Session5"] == ["results/corpus/Session5.parquet", f"{trained}/acoustic_model.zip",
+                                 f"{trained}/cmudict.dict"]  # the test session: aligned with the trained model

@@ -131,3 +131,39 @@ def test_missing_functionals_name_the_files(tmp_path):
         run_baseline("svm", "Session5", 1, manifests, functionals,
                      layout.baseline_outputs("svm", "Session5", 1, root=str(tmp_path / "r")),
                      baseline_config(tmp_path))
+
+
+def test_report_section_lists_the_c_chosen_on_validation(tmp_path):
+    from emocue.report.blocks import NotConfigured
+    from emocue.report.inputs import Inputs
+    from emocue.report.sections import selection
+
+    manifests, functionals = write_corpus(tmp_path)
+    config = baseline_config(tmp_path)
+    results = tmp_path / "results"
+    for classifier in ("svm", "logreg"):
+        run_baseline(classifier, "Session5", 1, manifests, functionals,
+                     layout.baseline_outputs(classifier, "Session5", 1, root=str(results)), config)
+    files = selection.files(config)
+    assert set(files) == {"baseline_selection"}  # hparam search off: not declared
+    chosen, grid = selection._baseline_blocks(Inputs(results, files), config)
+    assert [row[0] for row in chosen.rows] == ["eGeMAPS-LR", "eGeMAPS-SVM"]
+    assert len(grid.rows) == 2 * len(config["baseline"]["c_grid"])
+    with pytest.raises(NotConfigured, match="hparam.enabled"):
+        selection._hparam_blocks(Inputs(results, files), config)
+
+
+@pytest.mark.slow
+def test_tiny_workflow_scores_the_baseline_and_fuses_it_as_a_third_system(tiny_run):
+    """`rule all` on tests/data/tiny.yaml (fusion.systems: [eGeMAPS-SVM]): baseline predictions,
+    its score tables, its Table 1 rows, and SYSComb+eGeMAPS-SVM with a weight chosen on validation."""
+    results = tiny_run / "results"
+    for system in layout.BASELINE_SYSTEMS.values():
+        summary = pl.read_parquet(results / layout.score_file("summary", system, root=""))
+        assert summary.filter(pl.col("level") == "utterance")["ua"].is_not_null().all()
+    table = pl.read_parquet(results / layout.TABLE1_OUTPUTS["table"])
+    assert {"eGeMAPS-SVM", "eGeMAPS-LR", "SYSComb+eGeMAPS-SVM"} <= set(table["system"])
+    fused = pl.read_parquet(results / layout.FUSION_OUTPUTS["predictions"]).filter(
+        pl.col("system") == "SYSComb+eGeMAPS-SVM")
+    assert fused.height == pl.read_parquet(
+        results / layout.baseline_outputs("svm", "Session5", 1, root="")["predictions"]).height

@@ -557,3 +557,13 @@ def test_workflow_corpus_job_on_truncated_audio_and_unsafe_ids(tmp_path):
     assert sorted(dropped["utt_id"]) == ["../u2", "u1", "u4"]
     assert "unsafe speaker 'bob/x'" in dropped.filter(pl.col("utt_id") == "u4")["reason"][0]
     assert pl.read_parquet(workdir / "results" / "corpus" / "2.parquet")["utt_id"].to_list() == ["u3"]
+
+
+def test_unsafe_iemocap_id_is_bad_input_and_its_wav_is_not_looked_for(fake_root):
+    path = fake_root / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    path.write_text(path.read_text().replace("Ses01F_impro01_F000", "Ses01F_impro01/../../../x_F000"))
+    with pytest.raises(BadInputError) as error:
+        build_session_manifest(iemocap_corpus(fake_root), "Session1")
+    message = str(error.value)
+    assert "unsafe utt_id 'Ses01F_impro01/../../../x_F000': contains a path separator '/'" in message
+    assert "missing audio file" not in message and f"[{path}]" in message

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from scipy.special import logsumexp
 
+from conftest import run_snakemake
 from emocue import layout
 from emocue.fusion import (
     FusionOutputs,
@@ -269,7 +270,7 @@ def test_run_fusion_writes_the_tables(tmp_path):
 @pytest.mark.slow
 def test_tiny_run_sweep_and_fusion_agree_with_training(tiny_run):
     results = tiny_run / "results"
-    sweep = pl.read_parquet(results / "sweep" / "sweep.parquet")
+    sweep = pl.read_parquet(results / layout.SWEEP_OUTPUTS["sweep"])
     selection = pl.read_parquet(results / "fusion" / "selection.parquet")
     table1 = pl.read_parquet(results / layout.TABLE1_OUTPUTS["table"])
     for run in selection.iter_rows(named=True):
@@ -281,9 +282,8 @@ def test_tiny_run_sweep_and_fusion_agree_with_training(tiny_run):
         assert run["n_test"] == blstmatt.height
         assert run["n_test_fallback"] == swept["n_test_left_out"]
         assert swept["n_test_kept"] + swept["n_test_left_out"] == blstmatt.height
-    assert table1["system"].to_list() == [
-        layout.BLSTMATT, *(layout.csa_system(c) for c in sorted(set(sweep["context"]))),
-        layout.SYSCOMB, layout.syscomb_weight_system(0.4)]
+    paper_systems = layout.paper_systems(sorted(set(sweep["context"])), 0.4)
+    assert table1["system"].to_list()[:len(paper_systems)] == paper_systems  # then any baselines
     assert (results / layout.TABLE1_OUTPUTS["html"]).is_file()
 
 
@@ -307,7 +307,9 @@ def test_a_further_system_is_fused_onto_syscomb_with_its_weight_from_validation(
     weight = combined["weight"][0]
     assert weight > 0  # a strong extra system earns a weight on validation
     pairs = result.significance.select("system_a", "system_b").rows()
-    assert pairs[-3:] == [("SYSComb+eGeMAPS-SVM", "BLSTMATT"), ("SYSComb+eGeMAPS-SVM", "SYSComb"),
+    csa = pairs[0][0]
+    assert pairs[-6:] == [("eGeMAPS-SVM", "BLSTMATT"), ("eGeMAPS-SVM", csa), ("eGeMAPS-SVM", "SYSComb"),
+                          ("SYSComb+eGeMAPS-SVM", "BLSTMATT"), ("SYSComb+eGeMAPS-SVM", "SYSComb"),
                           ("SYSComb+eGeMAPS-SVM", "eGeMAPS-SVM")]
 
     # Its weight never looks at test data: scrambling its test posteriors changes no weight.
@@ -317,3 +319,26 @@ def test_a_further_system_is_fused_onto_syscomb_with_its_weight_from_validation(
                          run.csa_test, run.others_val, {"eGeMAPS-SVM": scrambled})
     again = fuse_run(poisoned, CLASSES, settings, EVALUATION).predictions
     assert again.filter(pl.col("system") == "SYSComb+eGeMAPS-SVM")["weight"][0] == weight
+
+
+def test_fusion_systems_plan_scoring_and_name_unknown_systems(tmp_path):
+    """A dry run: fusion.systems adds SYSComb+<system> to the score and table1 stages; a name that
+    is not a system of the config stops with the systems it could have been."""
+    planned = run_snakemake(tmp_path, "-n", "table1",
+                            config={"fusion": '{"systems": ["eGeMAPS-SVM"]}'}).stdout
+    assert "system=SYSComb+eGeMAPS-SVM" in planned
+    failed = run_snakemake(tmp_path, "-n", "table1", check=False,
+                           config={"fusion": '{"systems": ["eGeMAPS-RF"]}'})
+    assert failed.returncode != 0
+    assert "fusion.systems: 'eGeMAPS-RF' is not a system of this config" in failed.stderr + failed.stdout
+
+
+def test_a_baseline_not_in_fusion_systems_is_compared_but_not_fused():
+    result = fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings(), EVALUATION)
+    assert set(result.predictions["system"]) == {"SYSComb", "SYSComb-w0.4"}
+    baseline_pairs = result.significance.filter(pl.col("system_a") == "eGeMAPS-SVM")
+    assert baseline_pairs["system_b"].to_list()[::2] == ["BLSTMATT", "SYSComb"]
+    assert baseline_pairs["utterances"].to_list() == ["all_test", "csa_kept", "all_test"]
+    with pytest.raises(ValueError, match=r"fusion.systems \['eGeMAPS-LR'\] have no predictions"):
+        fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings(systems=("eGeMAPS-LR",)),
+                 EVALUATION)

@@ -64,7 +64,7 @@ def test_search_choice_ignores_a_poisoned_test_set(tmp_path):
             histories.append(out["history"])
             tests.append(metrics["ua"])
         chosen = layout.hparam_outputs("Session5", root=str(results))
-        write_selection(histories, config, chosen["search"], chosen["chosen"])
+        write_selection(histories, config, "Session5", chosen["search"], chosen["chosen"])
         choices.append((pl.read_parquet(chosen["search"]), read_choice(chosen["chosen"])))
         test_scores.append(tests)
     assert choices[0][0].equals(choices[1][0]) and choices[0][1] == choices[1][1]

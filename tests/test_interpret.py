@@ -216,6 +216,19 @@ def test_report_truth_table_marks_right_and_wrong_verdicts():
     assert table.row(1) == ("attention_paired", "consonant ✗", "none ✓")
 
 
+def test_report_section_reads_nothing_unless_asked():
+    from emocue.report.sections import validation as section
+
+    config = {"validation": {"report": False, "cues": ["vowels", "none"]}}
+    assert section.files(config) == {}  # the default report (and `all`) never waits for validation
+    config["validation"]["report"] = True
+    declared = section.files(config)
+    assert declared["validation_summary"] == ["validation/summary.parquet"]
+    assert declared["validation_deletion_tests"] == [
+        "validation/vowels/results/interpret/deletion_tests.parquet",
+        "validation/none/results/interpret/deletion_tests.parquet"]
+
+
 def test_validation_summary_stacks_the_cues(tmp_path):
     paths = {}
     for cue in ("vowels", "none"):

@@ -34,6 +34,9 @@ def test_system_names_have_one_spelling():
     assert layout.syscomb_weight_system(0.40) == "SYSComb-w0.4"
     assert layout.trained_system("blstmatt") == layout.BLSTMATT
     assert layout.trained_system("csa", 60) == "CSA-C60"
+    assert layout.syscomb_with("eGeMAPS-SVM") == "SYSComb+eGeMAPS-SVM"
+    assert layout.paper_systems([30, 60], 0.4) == ["BLSTMATT", "CSA-C30", "CSA-C60", "SYSComb",
+                                                   "SYSComb-w0.4"]
     assert layout.score_file("summary", "CSA-C30") == "results/score/CSA-C30/summary.parquet"
     assert layout.stage_outputs(layout.TABLE1_OUTPUTS, root="")["html"] == "table1/table1.html"
 

@@ -138,6 +138,12 @@ def make_results(
                         "classes": classes,
                         "n_test": int(confusion.sum()),
                         "n_left_out": {"train": 0, "val": 0, "test": int(run.context or 0) // 10},
+                        "epochs": epochs, "best_epoch": epochs, "stopped_early": False,
+                        "may_be_undertrained": run.model == "csa", "never_improved": False,
+                        "split_composition": [
+                            {"split": split, "label": label, "n": 10, "n_speakers": 2}
+                            for split in ("train", "val", "test") for label in classes
+                        ],
                     }
                 )
             )
@@ -384,7 +390,9 @@ def test_full_synthetic_report_has_every_available_section(tmp_path, config):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "Utterances per session and class" in html and "Run times are not part of this page" in html
     # the still-missing stages say why instead of failing
-    assert "not available" not in _text(html)
+    covered = {"summary", "data", "models", "sweep", "fusion", "attention", "provenance"}
+    missing = [b for s in built.sections if s.id in covered for b in s.blocks if b.kind == "unavailable"]
+    assert missing == []  # every part of the sections this tree has inputs for is filled
     assert "Vowels vs consonants (seed1)" in html and "(ours beside the paper&#x27;s)" in html
     # Table 1 is rendered once, by emocue.table1, with the paper's values and the published block
     assert html.count('<table class="table1">') == 1 and html.count('class="table1-published"') == 1
@@ -394,6 +402,10 @@ def test_full_synthetic_report_has_every_available_section(tmp_path, config):
     # alignment QA: MFA's failure causes counted with their hint; partly-unknown speech listed
     assert "Why MFA made no TextGrid" in html and "raise align.mfa.retry_beam (now 40" in html
     assert "Aligned, but partly unknown speech" in html
+    # training runs: under-training flagged by name; split composition and protocol shown
+    assert "runs may be under-trained" in html and "CSA-C30 Session5 seed 1" in html
+    assert "Split composition per fold (seed 1)" in html
+    assert "Protocol of every row of Table 1: split.scheme session5 (test: Session5)" in html
     assert "&lt;b&gt;you&lt;/b&gt;" in html  # a word from the attention tables is data, not markup
 
 
@@ -549,7 +561,8 @@ def test_config_without_alignment_still_builds_and_says_why(tmp_path, config):
     reasons = {b.what: b.reason for s in built.sections for b in s.blocks if b.kind == "not_configured"}
     for part in ("Alignment quality", "Attention analysis", "Vowel vs consonant verdict"):
         assert "align.backend is `none`" in reasons[part] and "set align.backend" in reasons[part]
-    assert not [b for s in built.sections for b in s.blocks if b.kind == "unavailable"]
+    mine = {"summary", "data", "models", "sweep", "fusion", "attention"}  # sections of this tree
+    assert not [b for s in built.sections if s.id in mine for b in s.blocks if b.kind == "unavailable"]
     assert "Attention analysis: not part of this configuration</strong> — align.backend" in built.html
 
 
@@ -593,6 +606,17 @@ def test_speaker_in_training_and_test_is_marked_in_data_and_table1(tmp_path, con
     assert "speaker(s) are in both training and test sessions" in text
     assert "Note on every row of Table 1: 1 speaker(s) are in both training and test" in text
     assert "Ses05F (test Session5; training Session1)" in text
+
+
+def test_headline_quotes_the_paper_once_also_when_our_syscomb_context_differs(tmp_path, config):
+    """The paper's SYSComb is CSA C = 30; with our contexts [60, 30] the SYSComb-w0.4 row is at C = 60
+    and carries that note, once and not nested inside the paper's WA value."""
+    config = {**config, "csa": {**config["csa"], "contexts": [60, 30]}}
+    results = make_results(tmp_path, config, utterances_per_session=6, stages=("corpus", "fusion"))
+    text = _text(report.build_report(results, config).html)
+    assert "(paper: WA 80.5, UA 74.0 at CSA C = 30)" in text
+    assert "(paper: WA 80.1, UA 73.5)" in text  # BLSTMATT
+    assert "(paper: CSA C = 30)," not in text and "(paper: WA 80.5 (" not in text
 
 
 def test_every_report_flagged_output_has_its_own_caption():

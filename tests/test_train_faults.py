@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import io
+import re
 import subprocess
 import sys
 
@@ -16,9 +17,12 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import run_snakemake
 from test_train import CLASSES, train, write_config, write_synthetic_corpus
 
 from emocue import checkpoint as checkpoint_module
+from emocue import layout
+from emocue.layout import RESULTS
 from emocue.config import load_config
 from emocue.features import load_features, save_features
 from emocue.train import CHECKPOINT_FILE, OUTPUT_FILES, check_finite, job_from_results, load_utterances, TrainState
@@ -99,6 +103,28 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_run_trains_from_scratch(resul
     assert f"{path} is unreadable" in caplog.text and f"moved it to {path}.corrupt" in caplog.text
     assert (out / f"{CHECKPOINT_FILE}.corrupt").exists()
     assert pl.read_parquet(out / OUTPUT_FILES["history"])["epoch"].to_list() == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_workflow_rerun_over_a_truncated_checkpoint_trains_from_scratch(tmp_path):
+    """Issue 11.6 through Snakemake: the tiny config up to one CSA run, its kept checkpoint cut to a
+    third, the job forced again. Before, every rerun died with PyTorch's `PytorchStreamReader failed
+    reading zip archive`; now the job moves the file aside, says so in its log and trains anew."""
+    workdir = tmp_path / "work"
+    target = layout.run_file("model", "csa", "Session5", 1, 30)
+    run_snakemake(workdir, "--cores", "2", target)
+    run_folder = workdir / layout.run_dir("csa", "Session5", 1, 30)
+    checkpoint = run_folder / CHECKPOINT_FILE
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 3])
+    run_snakemake(workdir, "--cores", "1", "--forcerun", "train_csa", target)
+    log = (workdir / RESULTS / "logs" / "train_csa" / "C30" / "Session5" / "seed1.log").read_text()
+    first, retry = log.split("\n==== emocue job attempt 2 started ")
+    assert "epoch   2/2" in first  # the first attempt's log is kept
+    assert re.search(rf"WARNING .*{CHECKPOINT_FILE} is unreadable \(.*\); moved it to \S*{CHECKPOINT_FILE}\.corrupt "
+                     "and training from scratch", retry), retry[-3000:]
+    assert (run_folder / f"{CHECKPOINT_FILE}.corrupt").exists()
+    assert pl.read_parquet(run_folder / OUTPUT_FILES["history"])["epoch"].to_list() == [1, 2]  # tiny: 2 epochs
+    assert torch.load(checkpoint, weights_only=False)["state"]["epoch"] == 2  # a readable one again
 
 
 def test_checkpoint_write_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -262,7 +262,7 @@ def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, reque
     utterance_dir.mkdir(parents=True, exist_ok=True)
     info = utterances.select("utt_id", "fold", "emotion", "pred", "confidence")
     index = []
-    for pick in picks.filter(pl.col("available")).unique("utt_id", keep="first").iter_rows(named=True):
+    for pick in picks.filter(pl.col("available")).unique("utt_id", keep="first", maintain_order=True).iter_rows(named=True):
         utt = pick["utt_id"]
         row = info.filter(pl.col("utt_id") == utt).row(0, named=True)
         weights = attention.filter(pl.col("utt_id") == utt).sort("frame")["weight"].to_numpy()

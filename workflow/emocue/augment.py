@@ -50,6 +50,8 @@ def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int) -> np.n
 
 @dataclass(frozen=True)
 class SpecAugmentSettings:
+    """The `augment.spec_augment` section; no masks (the default) is off."""
+
     time_masks: int = 0
     time_mask_width: int = 20
     freq_masks: int = 0

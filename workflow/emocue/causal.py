@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 FILLERS = ("zeros", "utterance_mean", "interpolate")
 DEFAULT_FILLER = "zeros"
 RANKINGS = ("attention", "integrated_gradients", "random")
+VARIANTS_PER_BATCH = 16  # variants of one utterance scored per forward pass (bounds memory on long utterances)
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,12 @@ def true_class_logp(score, variants: list[np.ndarray], label: int) -> tuple[np.n
     """
     import torch
 
-    x = torch.from_numpy(np.stack(variants).astype(np.float32))
-    lengths = torch.full((len(variants),), x.shape[1], dtype=torch.int64)
+    parts = []
     with torch.no_grad():
-        logp = score(x, lengths)
+        for start in range(0, len(variants), VARIANTS_PER_BATCH):
+            x = torch.from_numpy(np.stack(variants[start: start + VARIANTS_PER_BATCH]).astype(np.float32))
+            parts.append(score(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)))
+    logp = torch.cat(parts)
     return logp[:, label].double().numpy(), logp.argmax(dim=1).numpy()
 
 
@@ -214,14 +217,13 @@ def deletion_curve(score, utterances: TestUtterances, rankings: dict[str, list[n
     for u, utt_id in enumerate(utterances.utt_ids):
         x, label, length = utterances.feats[u], int(utterances.labels[u]), len(utterances.feats[u])
         rng = np.random.default_rng([settings.seed, u, 1])
-        plan = [(name, k, 0, top_fraction_mask(scores[u], k)) for name, scores in rankings.items()
+        plan = [(name, k, top_fraction_mask(scores[u], k)) for name, scores in rankings.items()
                 for k in settings.fractions]
-        plan += [("random", k, d, top_fraction_mask(rng.random(length), k))
-                 for k in settings.fractions for d in range(settings.draws)]
-        logp, pred = true_class_logp(score, [fill(x, mask, filler) for *_, mask in plan], label)
-        base = logp[[i for i, (_, k, *_) in enumerate(plan) if k == 0][0]]
+        plan += [("random", k, top_fraction_mask(rng.random(length), k))
+                 for k in settings.fractions for _ in range(settings.draws)]
+        logp, pred = true_class_logp(score, [x] + [fill(x, mask, filler) for *_, mask in plan], label)
         frame = pl.DataFrame({"ranking": [p[0] for p in plan], "fraction": [p[1] for p in plan],
-                              "correct": pred == label, "delta_logp": logp - base})
+                              "correct": pred[1:] == label, "delta_logp": logp[1:] - logp[0]})
         rows.append(frame.group_by("ranking", "fraction", maintain_order=True).agg(
             pl.col("correct").cast(pl.Float64).mean(), pl.col("delta_logp").mean(),
         ).with_columns(pl.lit(utt_id).alias("utt_id")))

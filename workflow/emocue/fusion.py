@@ -245,7 +245,8 @@ class RunInputs:
     blstmatt_test: pl.DataFrame
     csa_val: dict[int, pl.DataFrame]
     csa_test: dict[int, pl.DataFrame]
-    others_val: dict[str, pl.DataFrame] = field(default_factory=dict)  # fusion.systems, by name
+    # Other systems (baselines), by name: compared with the others; fusion.systems also fused.
+    others_val: dict[str, pl.DataFrame] = field(default_factory=dict)
     others_test: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
@@ -285,6 +286,10 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings,
     chosen = validation[selection.context]
     fused_val = fuse(chosen.blstmatt_logp, chosen.csa_logp, selection.weight)
     other_weights = {}
+    missing = sorted(set(settings.systems) - set(inputs.others_val))
+    if missing:
+        raise ValueError(f"fusion.systems {missing} have no predictions here (systems: "
+                         f"{sorted(inputs.others_val)})")
     for name in settings.systems:
         other = pair_posteriors(inputs.blstmatt_val, inputs.others_val[name], classes,
                                 f"validation, {name}, {source}", other=name).csa_logp
@@ -295,9 +300,9 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings,
     # Test data is read only from here on.
     test = pair_posteriors(inputs.blstmatt_test, inputs.csa_test[selection.context], classes,
                            f"test, C={selection.context}, {source}")
-    others_test = {name: pair_posteriors(inputs.blstmatt_test, inputs.others_test[name], classes,
+    others_test = {name: pair_posteriors(inputs.blstmatt_test, table, classes,
                                          f"test, {name}, {source}", other=name).csa_logp
-                   for name in settings.systems}
+                   for name, table in inputs.others_test.items()}
     systems = scored_systems(test, selection, settings, others_test,
                              {name: weight for name, (weight, _) in other_weights.items()})
     significance_table = compare_pairs(systems, test, inputs, n_classes, evaluation)
@@ -345,7 +350,8 @@ def scored_systems(test: PairedPosteriors, selection: Selection, settings: Fusio
                    others: dict[str, np.ndarray] | None = None,
                    other_weights: dict[str, float] | None = None) -> list[ScoredSystem]:
     """The systems compared on the test set: BLSTMATT, the selected CSA, SYSComb at the selected
-    and at the paper's weight, then per further system (fusion.systems) itself and SYSComb+<it>."""
+    and at the paper's weight, then each other system (a baseline) and, for those fused onto
+    SYSComb (``other_weights``: fusion.systems), SYSComb+<it>."""
     context = selection.context
     syscomb = fuse(test.blstmatt_logp, test.csa_logp, selection.weight)
     systems = [
@@ -356,24 +362,32 @@ def scored_systems(test: PairedPosteriors, selection: Selection, settings: Fusio
                      fuse(test.blstmatt_logp, test.csa_logp, settings.paper_weight), context,
                      settings.paper_weight),
     ]
+    other_weights = other_weights or {}
     for name, logp in (others or {}).items():
-        weight = other_weights[name]
-        systems += [ScoredSystem(name, "other", logp),
-                    ScoredSystem(layout.syscomb_with(name), "fusion_other", fuse(syscomb, logp, weight),
-                                 context, weight)]
+        systems.append(ScoredSystem(name, "other", logp))
+        if name in other_weights:
+            systems.append(ScoredSystem(layout.syscomb_with(name), "fusion_other",
+                                        fuse(syscomb, logp, other_weights[name]), context,
+                                        other_weights[name]))
     return systems
 
 
 def system_pairs(systems: list[ScoredSystem]) -> list[tuple[ScoredSystem, ScoredSystem]]:
-    """(CSA, BLSTMATT); each SYSComb against BLSTMATT and CSA; each SYSComb+<other> against
-    BLSTMATT, SYSComb and the other system."""
+    """(CSA, BLSTMATT); each SYSComb against BLSTMATT and CSA; each other system (baseline)
+    against BLSTMATT, CSA and SYSComb; each SYSComb+<other> against BLSTMATT, SYSComb and the
+    other system."""
     by_role = {system.role: system for system in systems[:4]}
-    blstmatt, csa = by_role["blstmatt"], by_role["selected_csa"]
+    blstmatt, csa, syscomb = by_role["blstmatt"], by_role["selected_csa"], by_role["fusion_selected"]
     pairs = [(csa, blstmatt)]
     pairs += [(by_role[role], single) for role in ("fusion_selected", "fusion_paper_weight")
               for single in (blstmatt, csa)]
-    for other, combined in zip(systems[4::2], systems[5::2]):
-        pairs += [(combined, blstmatt), (combined, by_role["fusion_selected"]), (combined, other)]
+    others = {system.name: system for system in systems if system.role == "other"}
+    for system in systems[4:]:
+        if system.role == "other":
+            pairs += [(system, blstmatt), (system, csa), (system, syscomb)]
+        else:
+            other = others[system.name.removeprefix(layout.SYSCOMB_WITH_PREFIX)]
+            pairs += [(system, blstmatt), (system, syscomb), (system, other)]
     return pairs
 
 
@@ -492,8 +506,8 @@ VAL_PREDICTIONS = layout.RUN_FILES["val_predictions"]
 def load_run_inputs(fold: str, seed: int, blstmatt_dir: str | Path,
                     csa_dirs: dict[int, str | Path], classes: list[str],
                     others: dict[str, dict[str, str | Path]] | None = None) -> RunInputs:
-    """Read one (fold, seed)'s prediction tables from its training run folders; ``others`` maps a
-    further system (fusion.systems) to its ``val`` and ``test`` prediction files."""
+    """Read one (fold, seed)'s prediction tables from its training run folders; ``others`` maps
+    another system (a baseline) to its ``val`` and ``test`` prediction files."""
     blstmatt_dir = Path(blstmatt_dir)
     others = others or {}
     return RunInputs(

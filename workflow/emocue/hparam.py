@@ -23,7 +23,7 @@ import polars as pl
 
 # grid key -> (config section, key) it replaces
 GRID_KEYS = {"lr": ("train", "lr"), "hidden_size": ("blstmatt", "hidden_size"), "dropout": ("blstmatt", "dropout")}
-SEARCH_SCHEMA = {"point": pl.String, "lr": pl.Float64, "hidden_size": pl.Int64, "dropout": pl.Float64,
+SEARCH_SCHEMA = {"fold": pl.String, "point": pl.String, "lr": pl.Float64, "hidden_size": pl.Int64, "dropout": pl.Float64,
                  "metric": pl.String, "best_epoch": pl.Int64, "val_score": pl.Float64, "val_loss": pl.Float64,
                  "chosen": pl.Boolean}
 
@@ -59,28 +59,28 @@ def best_epoch_score(history: pl.DataFrame, metric: str) -> tuple[int, float, fl
 
 
 def select_point(histories: Mapping[str, pl.DataFrame], points: Mapping[str, Mapping[str, Any]],
-                 metric: str) -> pl.DataFrame:
+                 metric: str, fold: str = "") -> pl.DataFrame:
     """The search table (SEARCH_SCHEMA), one row per point, the chosen one marked.
 
     ``histories`` are validation curves only: columns epoch, val_loss, val_wa, val_ua."""
     rows = []
     for name, point in points.items():
         epoch, score, loss = best_epoch_score(histories[name].select("epoch", "val_loss", "val_wa", "val_ua"), metric)
-        rows.append({"point": name, **point, "metric": metric, "best_epoch": epoch, "val_score": score,
+        rows.append({"fold": fold, "point": name, **point, "metric": metric, "best_epoch": epoch, "val_score": score,
                      "val_loss": loss, "chosen": False})
     order = sorted(range(len(rows)), key=lambda i: (-rows[i]["val_score"], rows[i]["val_loss"], i))
     rows[order[0]]["chosen"] = True
     return pl.DataFrame(rows, schema=SEARCH_SCHEMA)
 
 
-def write_selection(history_paths: Sequence[str | Path], config: dict[str, Any], search_path: str | Path,
-                    chosen_path: str | Path) -> dict[str, Any]:
+def write_selection(history_paths: Sequence[str | Path], config: dict[str, Any], fold: str,
+                    search_path: str | Path, chosen_path: str | Path) -> dict[str, Any]:
     """Rule hparam_select: the search table and chosen.json (the point's values) of one fold."""
     points = grid_points(config)
     if len(history_paths) != len(points):
         raise ValueError(f"{len(history_paths)} histories for {len(points)} grid points; rerun the search")
     histories = {name: pl.read_parquet(path) for name, path in zip(points, history_paths)}
-    table = select_point(histories, points, config["train"]["select_metric"])
+    table = select_point(histories, points, config["train"]["select_metric"], fold)
     table.write_parquet(search_path)
     chosen = table.filter("chosen").row(0, named=True)
     record = {"point": chosen["point"], **{key: chosen[key] for key in GRID_KEYS},

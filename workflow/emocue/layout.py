@@ -124,11 +124,10 @@ RUN_FILES = {
     "metrics": "metrics.json",  # run summary: epochs, utterance counts, left-out counts
     "attention": "attention.parquet",  # BLSTMATT only
     "chunk_predictions": "chunk_predictions.parquet",  # CSA only: one row per test chunk
-    "split": "split.parquet",  # split composition (H6: add to RUN_FILES_ALL_MODELS once written)
 }
 RUN_FILES_ALL_MODELS = ("model", "history", "predictions", "val_predictions", "metrics")
 RUN_FILES_OF_MODEL = {"blstmatt": "attention", "csa": "chunk_predictions"}
-CHECKPOINT_FILE = "checkpoint.pt"  # lives in the run folder while the job runs; not an output
+CHECKPOINT_FILE = "checkpoint.pt"  # kept after the run as its finished state (not an output)
 
 
 def run_dir(model: str, fold: str, seed: int | str, context: int | str | None = None,

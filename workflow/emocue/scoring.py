@@ -11,7 +11,7 @@ Confidence intervals are bootstraps over **test utterances** (``evaluation`` con
 still the resampled unit — an utterance's chunks share its speaker, words and label, so resampling
 chunks one by one would give intervals that are too narrow.
 
-Three tables per system (docs/outputs.md, "score"):
+Four tables per system (docs/outputs.md, "score"):
 
 - ``runs``: one row per (level, fold, seed) with its bootstrap CI;
 - ``seeds``: per (level, seed), the test predictions of every fold pooled (session5: the one fold;
@@ -20,7 +20,8 @@ Three tables per system (docs/outputs.md, "score"):
   score, its s.d. across seeds (training randomness; ddof 1, null for one seed) and a bootstrap CI
   of that seed-mean over test utterances (test-set sampling): each resample draws utterances once
   and scores every seed on the same draw, so the interval is a CI of the reported mean, not an
-  average of per-run CI endpoints.
+  average of per-run CI endpoints;
+- ``confusion``: per (level, seed), the confusion counts with every fold pooled.
 
 The prediction tables written by training and fusion are built and checked here as well
 (:func:`prediction_frame`, :func:`read_predictions`).
@@ -123,7 +124,7 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pl.DataFrame:
 def label_indices(labels: pl.Series | Sequence[str], classes: Sequence[str]) -> np.ndarray:
     """Class names -> indices into ``classes`` (labels were checked when read)."""
     lookup = {name: index for index, name in enumerate(classes)}
-    return np.array([lookup[label] for label in labels], dtype=np.int64)
+    return pl.Series(labels, dtype=pl.String).replace_strict(lookup, return_dtype=pl.Int64).to_numpy()
 
 
 def point_score(labels: np.ndarray, preds: np.ndarray, n_classes: int, metric: str) -> float:
@@ -217,7 +218,7 @@ def resampled_confusions(units: Units, indices: np.ndarray) -> np.ndarray:
     R, G = indices.shape
     offsets = np.arange(R, dtype=np.int64)[:, None] * G
     draws = np.bincount((indices + offsets).ravel(), minlength=R * G).reshape(R, G)  # (R, G)
-    return draws @ units.confusions
+    return draws.astype(np.float64) @ units.confusions.astype(np.float64)  # BLAS: exact below 2^53
 
 
 def _square(flat: np.ndarray) -> np.ndarray:
@@ -293,14 +294,14 @@ def score_system(decisions: pl.DataFrame, classes: Sequence[str], system: str,
             runs.append({"system": system, "level": level, "fold": fold, "seed": seed, **row})
         seed_units = []
         for (seed,), pooled in at_level.group_by("seed", maintain_order=True):
-            row = score_units([Units.of(pooled, classes)], classes, settings)
+            seed_units.append(Units.of(pooled, classes))
+            row = score_units(seed_units[-1:], classes, settings)
             counts = row.pop("confusion")
             seeds.append({"system": system, "level": level, "seed": seed,
                           "n_folds": pooled["fold"].n_unique(), **row})
             confusion += [{"system": system, "level": level, "seed": seed, "label": true,
                            "pred": predicted, "count": int(counts[i, j])}
                           for i, true in enumerate(classes) for j, predicted in enumerate(classes)]
-            seed_units.append(Units.of(pooled, classes))
         summary.append(summarise(system, level, seed_units, seeds[-len(seed_units):], classes,
                                  settings))
     metric_schema = _metric_schema(classes)

@@ -310,7 +310,7 @@ def interpret_corpus(blstmatt_runs: Sequence[RunTables], csa_runs: Sequence[RunT
                  "effect": vowel["estimate"], "ci_low": vowel["ci_low"], "ci_high": vowel["ci_high"],
                  "pvalue": vowel["pvalue"], "n": vowel["n_utterances"], "accuracy": accuracy,
                  "effect_name": "vowel_coefficient_with_controls", "model": "BLSTMATT"})
-    verdicts = pl.DataFrame(rows, schema=VERDICT_SCHEMA)
+    verdicts = pl.DataFrame(sorted(rows, key=lambda row: METHODS.index(row["method"])), schema=VERDICT_SCHEMA)
     per_seed_agreement = pl.concat([
         attention_agreement(curves_of_seed, ig.filter(pl.col("seed") == seed, pl.col("fold") == fold))
         .with_columns(pl.lit(seed).alias("seed"), pl.lit(fold).alias("fold"))

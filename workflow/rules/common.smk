@@ -149,7 +149,7 @@ def align_input_files(wildcards):
     """Input function of `align_session`: what one session's alignment reads, so that only a changed
     session re-runs. Always its manifest; textgrid: the session's TextGrids (demo: none, they are
     written with the corpus the manifest depends on; listing them would change the input set once
-    they exist); emodb: the label files; mfa: model files given by path, or in train mode the
+    they exist); emodb: the label and syllable files; mfa: model files given by path, or in train mode the
     outputs of rule mfa_train."""
     from emocue.align import textgrid_folder
 
@@ -159,8 +159,9 @@ def align_input_files(wildcards):
     if ALIGN_BACKEND == "textgrid" and config["corpus"]["type"] != "demo":
         folder = textgrid_folder(align_source_dir(), session)
         inputs["textgrids"] = sorted(str(path) for path in folder.rglob("*.TextGrid"))
-    elif ALIGN_BACKEND == "emodb":
+    elif ALIGN_BACKEND == "emodb":  # phone labels, and the syllables beside them (words)
         inputs["labels"] = sorted(glob.glob(os.path.join(align_source_dir(), "*.lablaut")))
+        inputs["syllables"] = sorted(glob.glob(os.path.join(align_source_dir(), os.pardir, "silb", "*.silb")))
     elif ALIGN_BACKEND == "mfa" and mfa["mode"] == "train":
         trained = MFA_TRAIN_OUTPUTS if session in TRAINING_SESSIONS else {
             key: MFA_TRAIN_OUTPUTS[key] for key in ("model", "dictionary")}
@@ -243,7 +244,7 @@ SYSTEMS = [*PAPER_SYSTEMS, *BASELINE_RUNS, *COMBINED_SYSTEMS]
 
 
 def other_predictions(system, fold, seed):
-    """The validation and test prediction files of a fusion.systems system for one fold and seed."""
+    """The validation and test prediction files of a baseline system for one fold and seed."""
     outputs = layout.baseline_outputs(BASELINE_RUNS[system][0]["classifier"], fold, seed)
     return {"val": outputs["val_predictions"], "test": outputs["predictions"]}
 

@@ -1,6 +1,6 @@
 # fusion: BLSTMATT + CSA log-linear fusion (SYSComb) per fold and seed, with the CSA context and the
 # weight chosen on validation, then each system of fusion.systems (a baseline) fused onto SYSComb,
-# and the significance of every system pair. Its test predictions (SYSComb, SYSComb-w<paper
+# and the significance of every system pair (baselines against BLSTMATT, CSA and SYSComb too). Its test predictions (SYSComb, SYSComb-w<paper
 # weight>, SYSComb+<system>) are scored by the score stage like every other system's.
 
 # Per fold and seed: the BLSTMATT run and every CSA context run that fusion combines.
@@ -10,7 +10,7 @@ FUSION_RUNS = [
         "seed": seed,
         "blstmatt_dir": layout.run_dir("blstmatt", fold, seed),
         "csa_dirs": {context: layout.run_dir("csa", fold, seed, context) for context in CONTEXTS},
-        "others": {system: other_predictions(system, fold, seed) for system in FUSION_OTHERS},
+        "others": {system: other_predictions(system, fold, seed) for system in BASELINE_RUNS},
     }
     for fold in FOLDS
     for seed in SEEDS
@@ -22,7 +22,7 @@ rule fuse_systems:
     input:
         test_predictions=run_files("predictions", [*BLSTMATT_RUNS, *CSA_RUNS]),
         val_predictions=run_files("val_predictions", [*BLSTMATT_RUNS, *CSA_RUNS]),
-        others=[path for system in FUSION_OTHERS for name in ("val_predictions", "predictions")
+        others=[path for system in BASELINE_RUNS for name in ("val_predictions", "predictions")
                 for path in baseline_run_files(name, system)],
     output:
         **FUSION_OUTPUTS,

@@ -7,6 +7,7 @@ setup_rule_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the
 write_selection(
     list(snakemake.input.histories),  # noqa: F821
     snakemake.config,  # noqa: F821
+    snakemake.wildcards.fold,  # noqa: F821
     snakemake.output.search,  # noqa: F821
     snakemake.output.chosen,  # noqa: F821
 )

@@ -36,7 +36,8 @@ LABELS_UNREADABLE = "phone labels unreadable"
 # Missing files the user can fix (an error unless on_bad_input: skip), what they are, and the reason
 # recorded when such a file exists but cannot be read.
 USER_FIXABLE_MISSING = frozenset({TEXTGRID_MISSING, LABELS_MISSING})
-MISSING_FILE_KIND = {TEXTGRID_MISSING: "TextGrid <utt_id>.TextGrid", LABELS_MISSING: "EmoDB label file"}
+MISSING_FILE_KIND = {TEXTGRID_MISSING: "TextGrid named {utt_id}.TextGrid",
+                     LABELS_MISSING: "EmoDB label file {utt_id}xx.lablaut"}
 UNREADABLE_REASON = {TEXTGRID_MISSING: TEXTGRID_UNREADABLE, MFA_FAILED: TEXTGRID_UNREADABLE,
                      LABELS_MISSING: LABELS_UNREADABLE}
 

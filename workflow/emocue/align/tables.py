@@ -187,7 +187,7 @@ def build_session_tables(
         path = textgrids.get(utt.utt_id)
         if path is None:
             if missing_reason in USER_FIXABLE_MISSING:
-                bad_input.append(f"{utt.utt_id}: no {MISSING_FILE_KIND[missing_reason]} for this utterance")
+                bad_input.append(f"{utt.utt_id}: no {MISSING_FILE_KIND[missing_reason].format(utt_id=utt.utt_id)}")
             record(utt, False, missing_reason, oovs=dictionary_oovs)
             continue
         try:

@@ -104,12 +104,11 @@ def check_corpus(corpus: dict[str, Any], test_sessions: Iterable[Iterable[str]])
 
 
 def _identifier_problems(candidate: Candidate, session: str) -> list[str]:
-    problems = []
-    for name, value in (("utt_id", candidate.utt_id), ("speaker", candidate.speaker), ("session", session)):
-        reason = check_identifier(value)
-        if reason:
-            problems.append(f"unsafe {name} {value!r}: {reason}" if value else f"{name} {reason}")
-    return problems
+    """Why the ids that become file names are unsafe (emocue.identifiers). A missing id is the
+    reader's to report (a manifest's empty cell; an IEMOCAP/EmoDB name that does not parse)."""
+    values = (("utt_id", candidate.utt_id), ("speaker", candidate.speaker), ("session", session))
+    return [f"unsafe {name} {value!r}: {reason}" for name, value in values
+            if value is not None and (reason := check_identifier(value))]
 
 
 def build_session_manifest(
@@ -138,11 +137,10 @@ def build_session_manifest(
         if candidate.raw_label is not None and candidate.raw_label not in label_map:
             dropped.append(_dropped_row(candidate, session, f"label {candidate.raw_label!r} not in corpus.label_map"))
             continue
-        problems = list(candidate.problems)
-        if candidate.raw_label is not None:  # an unparseable label line has no ids to check
-            problems += _identifier_problems(candidate, session)
+        unsafe = _identifier_problems(candidate, session)
+        problems = candidate.problems + unsafe
         info = None
-        if candidate.utt_id is not None:
+        if candidate.utt_id is not None and not unsafe:
             info, audio_problem = probe_audio(candidate.audio_path, min_duration_s)
             if audio_problem:
                 problems.append(audio_problem)

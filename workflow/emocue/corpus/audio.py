@@ -71,5 +71,6 @@ def probe_audio(path: str, min_duration_s: float) -> tuple[AudioInfo | None, str
         return None, "unreadable audio: non-finite samples (NaN/inf)"
     duration_s = num_frames / sample_rate
     if duration_s < min_duration_s:
-        return None, f"audio too short for one feature frame ({duration_s * 1000:.1f} ms < {min_duration_s * 1000:g} ms)"
+        return None, (f"audio too short for one feature frame ({duration_s * 1000:.1f} ms "
+                      f"< {min_duration_s * 1000:g} ms)")
     return AudioInfo(duration_s, int(sample_rate), int(num_channels)), None

@@ -43,7 +43,8 @@ def label_near_misses(raw_labels: Iterable[str], label_map: Mapping[str, str]) -
     folded = {key.strip().casefold(): key for key in keys}
     hints = {}
     for raw in sorted(set(raw_labels)):
-        match = folded.get(raw.strip().casefold()) or next(iter(difflib.get_close_matches(raw, keys, n=1, cutoff=0.75)), None)
+        close = difflib.get_close_matches(raw, keys, n=1, cutoff=0.75)
+        match = folded.get(raw.strip().casefold()) or (close[0] if close else None)
         if match is not None:
             hints[raw] = match
     return hints

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from emocue.corpus.records import Candidate, CorpusError, visible_dirs, visible_files
+from emocue.identifiers import check_identifier, child_path
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,9 @@ def read_iemocap_session(root: Path, session: str, subset: str = "all") -> list[
                 continue
             start, end, utt_id, raw_label = match.groups()
             dialog = utt_id.rsplit("_", 1)[0]
-            candidate = Candidate(utt_id, raw_label, str(wav_root / dialog / f"{utt_id}.wav"),
+            # An unsafe id is reported by the corpus checks; its wav is then not looked for.
+            wav = evaluation if check_identifier(utt_id) else child_path(wav_root, dialog, f"{utt_id}.wav")
+            candidate = Candidate(utt_id, raw_label, str(wav),
                                   transcript=transcripts.get(utt_id) or None,
                                   start_s=float(start), end_s=float(end))
             identity, problem = _identity_problem(utt_id, session, where)

@@ -81,12 +81,13 @@ def check_manifest(corpus: dict[str, Any]) -> None:
     table = read_manifest_table(corpus["manifest"])
     sessions = [str(session) for session in corpus["sessions"]]
     source = f"corpus.manifest {corpus['manifest']}"
-    used = table.filter(pl.col("session").is_in(sessions))
+    used = table.filter(pl.col("session").is_in(sessions)).with_columns(
+        pl.col("utt_id", "label").str.strip_chars())  # as the reader strips them
+    labels = {session: _session_rows(used, session)["label"].drop_nulls().to_list() for session in sessions}
     problems = [
         missing_sessions_message(sessions, set(table["session"].to_list()), source),
-        duplicate_ids_message(used.with_columns(pl.col("utt_id").str.strip_chars()), source),
-        *(unmapped_session_message(session, _session_rows(used, session)["label"].drop_nulls().str.strip_chars().to_list(),
-                                   corpus["label_map"]) for session in sessions),
+        duplicate_ids_message(used, source),
+        *(unmapped_session_message(session, labels[session], corpus["label_map"]) for session in sessions),
     ]
     problems = [problem for problem in problems if problem]
     if problems:
@@ -134,9 +135,13 @@ def read_manifest_session(manifest: str | Path, root: Path, session: str) -> lis
             speaker=(row["speaker"] or "").strip() or None, gender=gender,
             transcript=(row.get("transcript") or "").strip() or None,
         )
-        if utt_id is not None and utt_id in seen:
+        if utt_id is None:
+            candidate.problems.append("utt_id is empty")
+        elif utt_id in seen:
             candidate.problems.append("duplicate utt_id")
         seen.add(utt_id or "")
+        if candidate.speaker is None:
+            candidate.problems.append("speaker is empty")
         if has_transcripts and candidate.transcript is None:
             candidate.problems.append("missing transcript")
         candidates.append(candidate)

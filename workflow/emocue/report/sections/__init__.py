@@ -13,7 +13,7 @@ from importlib import import_module
 
 from emocue.report.blocks import SectionSpec
 
-SECTION_MODULES = ("data", "models", "sweep", "fusion", "attention", "validation")
+SECTION_MODULES = ("data", "models", "sweep", "fusion", "selection", "attention", "validation")
 
 
 def body_sections() -> list[SectionSpec]:

@@ -65,18 +65,27 @@ def _table1_blocks(inputs: Inputs, config: dict) -> list:
 def headline(inputs: Inputs, config: dict, selected_contexts: set[int]) -> list[str]:
     """One line per headline system (BLSTMATT, the CSA context(s) fusion chose, SYSComb rows), in
     Table 1's own cell formatting: ours with CI, then the paper's value."""
-    table = inputs.table(TABLE1, "table1", ["system", "context"])
+    table = inputs.table(TABLE1, "table1", ["system", "context", "paper_wa", "paper_ua", "paper_note"])
     lines = []
     for row in table.iter_rows(named=True):
         context = layout.csa_context(row["system"])
         if context is not None and context not in selected_contexts:
             continue
-        cell = dict(zip(table1.HEADER, table1.cells(row), strict=True))
+        # Table 1's cells without its paper note (the WA cell would carry it); the note follows once
+        cell = dict(zip(table1.HEADER, table1.cells({**row, "paper_note": None}), strict=True))
         lines.append(
-            f"{cell['System']}: WA {cell['WA % [CI]']} %, UA {cell['UA % [CI]']} % "
-            f"(paper: WA {cell['Paper WA %']}, UA {cell['Paper UA %']})"
+            f"{cell['System']}: WA {cell['WA % [CI]']} %, UA {cell['UA % [CI]']} % ({paper_values(row, cell)})"
         )
     return lines
+
+
+def paper_values(row: dict, cell: dict) -> str:
+    """E.g. "paper: WA 80.1, UA 73.5", "paper: WA 80.5, UA 74.0 at CSA C = 30", "not in the paper"."""
+    if row["paper_wa"] is None and row["paper_ua"] is None:
+        return row["paper_note"] or "not in the paper"
+    note = row["paper_note"]
+    at = f" at {note.removeprefix('paper: ')}" if note else ""
+    return f"paper: WA {cell['Paper WA %']}, UA {cell['Paper UA %']}{at}"
 
 
 def _runs_blocks(inputs: Inputs, config: dict) -> list:
@@ -106,8 +115,9 @@ def _runs_blocks(inputs: Inputs, config: dict) -> list:
 
 
 def _split_composition(inputs: Inputs, config: dict) -> list:
-    """Per fold, the training/validation/test utterances and speakers per class (first seed's
-    BLSTMATT run: every model and seed of a fold splits alike, docs/outputs.md "train")."""
+    """Per fold, the training/validation/test utterances and speakers per class, from the first
+    seed's BLSTMATT run (CSA runs of that fold and seed share its split; other seeds draw other
+    validation utterances)."""
     first_seed = int(config["train"]["seeds"][0])
     rows = []
     for run in configured_runs(config):

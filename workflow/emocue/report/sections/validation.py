@@ -17,6 +17,8 @@ from emocue.report.inputs import Inputs
 SUMMARY = layout.VALIDATION_SUMMARY
 VERDICTS = layout.INTERPRET_OUTPUTS["verdicts"]
 CURVE = layout.INTERPRET_OUTPUTS["deletion_curve"]
+CONFOUNDS = layout.INTERPRET_OUTPUTS["confounds"]
+AGREEMENT = layout.INTERPRET_OUTPUTS["agreement"]
 TRUTH = {"vowels": "vowel", "consonants": "consonant", "none": "none"}
 METHOD_ORDER = ("deletion", "attention_paired", "attention_circular_adjusted", "integrated_gradients",
                 "attention_controlled")
@@ -25,7 +27,23 @@ METHOD_ORDER = ("deletion", "attention_paired", "attention_circular_adjusted", "
 def files(config: dict) -> dict[str, list[str]]:
     if not config["validation"].get("report"):
         return {}
-    return {"validation_summary": [SUMMARY], "interpret_verdicts": [VERDICTS], "interpret_curve": [CURVE]}
+    return {"validation_summary": [SUMMARY], "interpret_verdicts": [VERDICTS], "interpret_curve": [CURVE],
+            "interpret_confounds": [CONFOUNDS], "interpret_agreement": [AGREEMENT],
+            "validation_deletion_tests": list(cue_deletion_tests(config).values())}
+
+
+def cue_deletion_tests(config: dict) -> dict[str, str]:
+    """{cue: its corpus's deletion_tests.parquet, relative to the results folder}."""
+    return {cue: layout.validation_outputs(cue, root="")["deletion_tests"] for cue in config["validation"]["cues"]}
+
+
+def filler_table(inputs: Inputs, config: dict) -> pl.DataFrame:
+    """Deletion verdict per planted cue, model and filler (all test utterances): does the filler
+    choice flip a conclusion?"""
+    parts = [inputs.table(path, "validation", ["model", "filler", "group_type", "verdict", "effect_size"])
+             .filter(pl.col("group_type") == "all").with_columns(pl.lit(cue).alias("cue"))
+             for cue, path in cue_deletion_tests(config).items()]
+    return pl.concat(parts).pivot(on="filler", index=["cue", "model"], values="verdict").sort("cue", "model")
 
 
 def _required(config: dict) -> None:
@@ -64,6 +82,8 @@ def _planted_blocks(inputs: Inputs, config: dict) -> list:
                   f"{found.height} of {summary.height} verdicts are right; methods right on every "
                   f"planted corpus: {', '.join(trusted) if trusted else 'none'}."),
         table_from_frame(truth_table(summary), "Truth vs each method's verdict (✓ right, ✗ wrong)"),
+        table_from_frame(filler_table(inputs, config), "Deletion verdict per filler (the default is zeros, "
+                         "the speaker's mean frame): the choice should not flip a conclusion"),
         table_from_frame(accuracy.rename({"accuracy": "BLSTMATT test accuracy"}),
                          "How well the models learned each planted corpus (mean over seeds)"),
         table_from_frame(summary.select("cue", "method", "verdict", "effect", "ci_low", "ci_high", "pvalue",
@@ -88,12 +108,22 @@ def _configured_blocks(inputs: Inputs, config: dict) -> list:
         survives = (f" Controlling for energy, voicing, F0 and position: {outcome}; the vowel coefficient "
                     f"with controls is {controlled['effect'][0]:.3g} [{controlled['ci_low'][0]:.3g}, "
                     f"{controlled['ci_high'][0]:.3g}] (verdict {after}).")
+    vowel_terms = inputs.table(CONFOUNDS, "interpret", ["source", "model", "term", "estimate", "ci_low", "ci_high",
+                                                         "pvalue"]).filter(pl.col("term") == "vowel")
+    agreement = inputs.table(AGREEMENT, "interpret", ["mean_spearman", "mean_spearman_ci_low",
+                                                      "mean_spearman_ci_high"]).row(0, named=True)
     wide_curve = curve.pivot(on="ranking", index=["model", "fraction"], values="accuracy").sort("model", "fraction")
     return [
         Paragraph("The same methods on the configured corpus: where they agree with each other, and which of "
                   "them passed the planted-cue check above, tells how far to trust each." + survives),
         table_from_frame(verdicts.select("method", "verdict", "effect", "ci_low", "ci_high", "pvalue", "n"),
                          f"Verdicts on the configured corpus (results/{VERDICTS})", digits=3),
+        table_from_frame(vowel_terms.select("source", "model", "estimate", "ci_low", "ci_high", "pvalue"),
+                         "Vowel coefficient of normalised attention (and IG) per frame, without and with the "
+                         "acoustic controls (cluster-robust OLS, utterance clusters)", digits=3),
+        Paragraph(f"Attention and IG rank the frames of an utterance alike to a mean Spearman ρ of "
+                  f"{agreement['mean_spearman']:.3f} [{agreement['mean_spearman_ci_low']:.3f}, "
+                  f"{agreement['mean_spearman_ci_high']:.3f}] (per utterance, averaged over seeds)."),
         table_from_frame(wide_curve, "Deletion curve: test accuracy after deleting the top-k share of frames "
                          "by each ranking (a faithful ranking falls fastest)", digits=3),
     ]
