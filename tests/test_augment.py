@@ -195,3 +195,11 @@ def test_feature_stage_writes_speed_perturbed_copies_under_their_own_ids(tmp_pat
     assert fast.utt_ids.tolist() == ["sp1.1-u1"]
     assert pl.read_parquet(tmp_path / "f.sp1.1.stats.parquet")["speaker"].to_list() == ["sp1.1-s1"]
     assert abs(len(fast.feats) - len(plain.feats) / 1.1) <= 2
+
+
+def test_speed_copies_of_unknown_utterances_name_the_file(tmp_path):
+    table = pl.DataFrame({"utt_id": ["a"], "speaker": ["s1"]})
+    save_features(tmp_path / "sp.npz", ["sp0.9-zzz"], [np.zeros((4, 3), np.float32)])
+    train = Split("train", ["a"], np.array([0]), [np.zeros((4, 3), np.float32)])
+    with pytest.raises(ValueError, match="sp.npz holds copies of 1 utterances"):
+        augment.with_speed_copies(train, table, [str(tmp_path / "sp.npz")], [str(tmp_path / "x.parquet")], "none")

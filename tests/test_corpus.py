@@ -29,7 +29,7 @@ from emocue.corpus import (
     write_session_manifest,
     write_session_rows,
 )
-from emocue.corpus.audio import truncation, wav_data_sizes
+from emocue.corpus.audio import probe_audio, truncation, wav_data_sizes
 from emocue.corpus.emodb import SPEAKER_GENDER, TEXTS
 
 
@@ -328,6 +328,20 @@ def test_truncation_compares_header_frames_for_other_formats(tmp_path):
     sf.write(path, [0.0] * 1600, 16000, format="FLAC")
     assert truncation(str(path), 1600, 1600) is None
     assert truncation(str(path), 1600, 500) == "truncated audio: the header declares 1600 frames, 500 could be read"
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.9])
+def test_flac_cut_short_is_bad_input_not_a_shorter_utterance(tmp_path, kept):
+    """A real FLAC file cut short: never accepted at what is left (docs/reliability.md, Audio)."""
+    import numpy as np
+
+    whole, cut = tmp_path / "a.flac", tmp_path / "cut.flac"
+    sf.write(whole, np.random.default_rng(0).normal(scale=0.1, size=16000), 16000, format="FLAC")
+    data = whole.read_bytes()
+    cut.write_bytes(data[: int(len(data) * kept)])
+    assert probe_audio(str(whole), 0.025)[1] is None
+    info, reason = probe_audio(str(cut), 0.025)
+    assert info is None and reason.startswith(("unreadable audio", "truncated audio")), reason
 
 
 def test_wav_with_extra_bytes_after_the_data_chunk_is_not_truncated(tmp_path):

@@ -146,3 +146,15 @@ def test_fold_names_of_every_scheme():
 def test_training_sessions_leave_out_only_the_session5_test_session():
     assert training_sessions(config_of("session5")) == ["Session1", "Session2"]
     assert training_sessions(config_of("loso_speaker")) == ["Session1", "Session2", "Session3"]
+
+
+def test_loso_speaker_plans_one_fold_per_demo_speaker(tmp_path):
+    import yaml
+    from conftest import TINY_CONFIG, run_snakemake
+
+    config = yaml.safe_load(TINY_CONFIG.read_text()) | {"split": {"scheme": "loso_speaker"}}
+    (tmp_path / "ls.yaml").write_text(yaml.safe_dump(config))
+    plan = run_snakemake(tmp_path, "-n", "--cores", "1", "train", configfile=tmp_path / "ls.yaml").stdout
+    folds = {line.split("fold=")[1].split(",")[0] for line in plan.splitlines()
+             if "wildcards:" in line and "fold=" in line}
+    assert folds == {f"Ses{n:02d}{g}" for n in range(1, 6) for g in "FM"}

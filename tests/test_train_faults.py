@@ -2,7 +2,8 @@
 
 Duplicate utt_ids across sessions, non-finite features, a corrupt checkpoint, a full disk while
 checkpointing, a NaN validation loss, a job killed after writing its outputs, and retried logs.
-Small synthetic corpora (see test_train.py); about 20 s on 2 cores.
+Small synthetic corpora (see test_train.py); about 20 s on 2 cores, plus one slow test through
+Snakemake on the tiny config (1-3 min).
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_run_trains_from_scratch(resul
 def test_workflow_rerun_over_a_truncated_checkpoint_trains_from_scratch(tmp_path):
     """Issue 11.6 through Snakemake: the tiny config up to one CSA run, its kept checkpoint cut to a
     third, the job forced again. Before, every rerun died with PyTorch's `PytorchStreamReader failed
-    reading zip archive`; now the job moves the file aside, says so in its log and trains anew."""
+    reading zip archive`; now the job moves the file aside, says so in its log and trains anew. Also
+    issue 11.8 for real: Snakemake deletes the job's log before the retry; the first attempt's lines
+    survive in the attempt history beside it."""
     workdir = tmp_path / "work"
     target = layout.run_file("model", "csa", "Session5", 1, 30)
     run_snakemake(workdir, "--cores", "2", target)
@@ -117,9 +120,11 @@ def test_workflow_rerun_over_a_truncated_checkpoint_trains_from_scratch(tmp_path
     checkpoint = run_folder / CHECKPOINT_FILE
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 3])
     run_snakemake(workdir, "--cores", "1", "--forcerun", "train_csa", target)
-    log = (workdir / RESULTS / "logs" / "train_csa" / "C30" / "Session5" / "seed1.log").read_text()
-    first, retry = log.split("\n==== emocue job attempt 2 started ")
-    assert "epoch   2/2" in first  # the first attempt's log is kept
+    logs = workdir / RESULTS / "logs" / "train_csa" / "C30" / "Session5"
+    retry = (logs / "seed1.log").read_text()  # Snakemake deleted the first attempt's log
+    assert retry.startswith("==== emocue job attempt 2 started ") and "seed1.log.attempts" in retry
+    first, _ = (logs / "seed1.log.attempts").read_text().split("\n==== emocue job attempt 2 started ")
+    assert "epoch   2/2" in first  # the first attempt is kept in the history
     assert re.search(rf"WARNING .*{CHECKPOINT_FILE} is unreadable \(.*\); moved it to \S*{CHECKPOINT_FILE}\.corrupt "
                      "and training from scratch", retry), retry[-3000:]
     assert (run_folder / f"{CHECKPOINT_FILE}.corrupt").exists()
@@ -219,20 +224,43 @@ def test_changed_training_settings_retrain_despite_a_finished_checkpoint(results
 
 
 # ---- 11.8: a retried job's log ------------------------------------------------------------------------
+ATTEMPT = ("from emocue.logs import setup_rule_logging\n"
+           "log = setup_rule_logging({path!r})\n"
+           "log.info('attempt says {word}')\n"
+           "raise RuntimeError('cause of failure {word}')\n")
+
+
+def run_attempts(log_file, words, delete_log_between=False):
+    for word in words:
+        if delete_log_between:
+            log_file.unlink(missing_ok=True)  # what Snakemake does before every attempt of a job
+        subprocess.run([sys.executable, "-c", ATTEMPT.format(path=str(log_file), word=word)], capture_output=True)
+
+
 def test_a_retried_job_appends_to_its_log_under_a_header_per_attempt(tmp_path):
     log_file = tmp_path / "logs" / "train.log"
-    attempt = ("from emocue.logs import setup_rule_logging\n"
-               "log = setup_rule_logging({path!r})\n"
-               "log.info('attempt says {word}')\n"
-               "raise RuntimeError('cause of failure {word}')\n")
-    for word in ("first", "second"):
-        subprocess.run([sys.executable, "-c", attempt.format(path=str(log_file), word=word)], capture_output=True)
+    run_attempts(log_file, ("first", "second"))
     text = log_file.read_text()
     assert text.startswith("==== emocue job attempt 1 started ")
     assert "\n==== emocue job attempt 2 started " in text
     first, second = text.split("==== emocue job attempt 2")
     assert "attempt says first" in first and "RuntimeError: cause of failure first" in first
     assert "attempt says second" in second and "RuntimeError: cause of failure second" in second
+
+
+def test_the_first_failure_survives_snakemake_deleting_the_log_before_a_retry(tmp_path):
+    """Snakemake removes a job's log: file before each attempt; the attempt history beside it keeps
+    every attempt, and the new log names it."""
+    log_file = tmp_path / "logs" / "seed1.log"
+    run_attempts(log_file, ("first", "second"), delete_log_between=True)
+    history = tmp_path / "logs" / "seed1.log.attempts"
+    log = log_file.read_text()
+    assert log.startswith("==== emocue job attempt 2 started ")
+    assert f"earlier attempts of this job, with their errors: {history}" in log
+    assert "cause of failure second" in log and "cause of failure first" not in log
+    first, second = history.read_text().split("==== emocue job attempt 2 started ")
+    assert first.startswith("==== emocue job attempt 1 started ") and "RuntimeError: cause of failure first" in first
+    assert "RuntimeError: cause of failure second" in second
 
 
 def test_changed_feature_values_retrain_despite_a_finished_checkpoint(tmp_path, config, caplog):

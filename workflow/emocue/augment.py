@@ -111,8 +111,11 @@ def with_speed_copies(train, table, speed_features: Sequence[str], speed_stats: 
         copies = load_features(feature_path)
         originals = [u.split("-", 1)[1] for u in copies.utt_ids.tolist()]
         tags = [u.split("-", 1)[0] for u in copies.utt_ids.tolist()]
-        copy_speaker = {u: f"{tag}-{speaker_of[o]}" for u, o, tag in zip(copies.utt_ids.tolist(), originals, tags)
-                        if o in speaker_of}
+        unknown = sorted(set(originals) - set(speaker_of))
+        if unknown:
+            raise ValueError(f"{feature_path} holds copies of {len(unknown)} utterances the manifests do not have "
+                             f"(e.g. {unknown[:3]}); rerun `snakemake features` after the corpus stage")
+        copy_speaker = {u: f"{tag}-{speaker_of[o]}" for u, o, tag in zip(copies.utt_ids.tolist(), originals, tags)}
         copies = normalise(copies, normalisation, pl.read_parquet(stats_path), copy_speaker)
         for i, (utt_id, original) in enumerate(zip(copies.utt_ids.tolist(), originals)):
             if original in label_of:
