@@ -207,13 +207,14 @@ def test_emodb_backend_through_snakemake(tmp_path):
         assert {"vowel", "consonant"} <= set(phones["phone_class"])
 
 
-def planned_inputs(dry_run_output: str, rule: str = "align_session") -> dict[str, list[str]]:
-    """session -> input files of each `rule` job in a dry run."""
+def planned_inputs(dry_run_output: str, rule: str = "align_session",
+                   field: str = "input") -> dict[str, list[str]]:
+    """session -> input (or `field`: output) files of each `rule` job in a dry run."""
     inputs, current = {}, None
     for line in dry_run_output.splitlines():
         if re.match(r"\s*(?:local)?rule \w+:", line):
             current = [] if re.match(rf"\s*(?:local)?rule {rule}:", line) else None
-        elif current is not None and line.strip().startswith("input:"):
+        elif current is not None and line.strip().startswith(f"{field}:"):
             current.extend(line.split(":", 1)[1].strip().split(", "))
         elif current is not None and "wildcards:" in line:
             inputs[re.search(r"session=(\w+)", line).group(1)] = current
@@ -243,3 +244,12 @@ def test_each_alignment_job_declares_only_what_its_backend_reads(manifest_corpus
                                  f"{trained}/cmudict.dict", f"{trained}/staging.json", f"{trained}/aligned"]
     assert train["Session5"] == ["results/corpus/Session5.parquet", f"{trained}/acoustic_model.zip",
                                  f"{trained}/cmudict.dict"]  # the test session: aligned with the trained model
+
+
+def test_demo_alignment_reads_only_the_textgrid_folder_demo_session_declares(tmp_path):
+    """The demo's TextGrids are named only once generated: demo_session declares their folder as a
+    directory() output and align_session takes it as input (no rglob of an undeclared folder)."""
+    planned = run_snakemake(tmp_path / "work", "-n", "align").stdout  # tests/data/tiny.yaml: demo
+    folder = "results/demo/textgrids/Session2"
+    assert planned_inputs(planned)["Session2"] == ["results/corpus/Session2.parquet", folder]
+    assert folder in planned_inputs(planned, "demo_session", "output")["Session2"]

@@ -8,7 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 from emocue.align import FRAME_LENGTH_S, FRAME_SHIFT_S
-from emocue.attention_plots import chosen_chunk_predictions, utterance_chart
+from emocue.attention_plots import (
+    SUMMARY_CHARTS,
+    chosen_chunk_predictions,
+    render_stage,
+    utterance_chart,
+    utterance_chart_paths,
+)
+from emocue.identifiers import UnsafePathError
 
 
 def chunk_table(path, utt_id: str, starts: list[int], logp_angry: list[float]) -> str:
@@ -52,3 +59,22 @@ def test_track_plots_each_chunk_posterior_at_its_centre(tmp_path):
                 for s, p in ((0, 0.9), (15, 0.5), (30, 0.2))]
     assert np.allclose(angry, expected)
     assert track["encoding"]["y"]["title"] == "CSA-C30 p(class | chunk)"
+
+
+@pytest.mark.parametrize("utt_id", ["../escape", "sub/dir", "back\\\\slash"])
+def test_an_unsafe_utterance_id_is_refused_before_any_chart_is_written(tmp_path, utt_id):
+    utterances = pl.DataFrame({"utt_id": [utt_id], "fold": ["S1"], "emotion": ["angry"],
+                               "pred": ["angry"], "correct": [True], "confidence": [0.9]})
+    words = pl.DataFrame(schema={"utt_id": pl.String, "word": pl.String, "emotion": pl.String})
+    tables = {"utterances": utterances, "phones": pl.DataFrame(), "words": words}
+    summary_paths = {name: (str(tmp_path / f"{name}.vl.json"), str(tmp_path / f"{name}.svg"))
+                     for name in SUMMARY_CHARTS}
+    with pytest.raises(UnsafePathError, match="refusing to build a path"):
+        render_stage(tables, pl.DataFrame(), [], 0, 0.05, summary_paths, tmp_path / "utterances",
+                     tmp_path / "index.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_utterance_chart_paths_stay_in_their_folder(tmp_path):
+    assert utterance_chart_paths(tmp_path, "Ses01F_impro01_F000") == (
+        tmp_path / "Ses01F_impro01_F000.vl.json", tmp_path / "Ses01F_impro01_F000.svg")

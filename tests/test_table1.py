@@ -16,9 +16,11 @@ from emocue.table1 import (
     PUBLISHED_SYSTEMS,
     SWAPPED_NAMES_NOTE,
     build_table1,
+    protocol_notes,
     published_table,
     render_html,
     render_markdown,
+    run_table1,
 )
 
 PAPER_TEXT = REPO.parent / "shared" / "paper" / "000_8643b5b98ea16aff.txt"
@@ -103,9 +105,46 @@ def test_table1_rows_come_from_the_summaries_with_the_paper_beside_them():
     published = published_table()
     assert published["system"].to_list()[-1] == "MULTIMODAL: Attention [44]"
     assert set(published["source"]) == {"quoted from Jalal, Milner & Hain (Interspeech 2020), Table 1"}
-    markdown, fragment = render_markdown(table, published), render_html(table, published)
+    markdown, fragment = render_markdown(table, published, []), render_html(table, published, [])
     for text in (markdown, fragment):
         assert "80.1" in text and "Factor analysis [41]" in text and "quoted" in text
         assert "SYSComb (C per run, w = 0.35)" in text and "| eGeMAPS-SVM |" in markdown
     assert SWAPPED_NAMES_NOTE in markdown
     assert fragment.count("<table") == 2
+
+
+def test_table1_files_carry_the_protocol_and_speaker_overlap_notes_of_the_report(tmp_path):
+    """issue 11/12 audit: table1.md had none of the notes the report puts under Table 1."""
+    summaries, manifests = [], []
+    for system in (layout.BLSTMATT, "CSA-C30"):
+        path = tmp_path / f"{system}.parquet"
+        summary(system, {1: 30}).write_parquet(path)
+        summaries.append(path)
+    selection = tmp_path / "selection.parquet"
+    pl.DataFrame({"fold": ["Session5"], "seed": [1], "context": [30], "weight": [0.5],
+                  "paper_weight": [0.4]}).write_parquet(selection)
+    speakers = {"Session1": ["Ses01F", "Ses05F"], "Session5": ["Ses05F", "Ses05M"]}  # Ses05F in both
+    for session, names in speakers.items():
+        manifests.append(tmp_path / f"{session}.parquet")
+        pl.DataFrame({"utt_id": [f"{session}_{name}" for name in names], "session": session,
+                      "speaker": names}).write_parquet(manifests[-1])
+    config = {"split": {"scheme": "session5", "test_session": "Session5", "validation": "auto"},
+              "corpus": {"sessions": list(speakers)}}
+    outputs = {role: tmp_path / "table1" / name for role, name in
+               (("table", "t.parquet"), ("published", "p.parquet"), ("markdown", "t.md"),
+                ("html", "t.html"))}
+    run_table1(summaries, selection, manifests, config, outputs)
+    markdown, fragment = outputs["markdown"].read_text(), outputs["html"].read_text()
+    protocol = ("- Protocol of every row of Table 1: split.scheme session5 (test: Session5); "
+                "validation split auto (speaker-disjoint with >= 4 training speakers, else stratified).")
+    overlap = ("- Note on every row of Table 1: 1 speaker(s) are in both training and test sessions, "
+               "so results are speaker-dependent: Ses05F (test Session5; training Session1)")
+    assert protocol in markdown.splitlines() and overlap in markdown.splitlines()
+    # the report renders the same notes through the same function
+    notes = protocol_notes(config, pl.concat([pl.read_parquet(path) for path in manifests]))
+    assert [f"- {note}" for note in notes] == [protocol, overlap]
+    assert fragment == render_html(pl.read_parquet(outputs["table"]),
+                                   pl.read_parquet(outputs["published"]), notes)
+    by_speaker = {**config, "split": {**config["split"], "scheme": "loso_speaker"}}
+    assert [note.split(":")[0] for note in protocol_notes(by_speaker, pl.read_parquet(manifests[0]))] == [
+        "Protocol of every row of Table 1"]  # folds are speakers: no overlap note

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from emocue.align import FRAME_LENGTH_S, FRAME_SHIFT_S
+from emocue.identifiers import child_path
 from emocue.phones import CONSONANT, VOWEL
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,16 @@ def save_chart(chart: alt.TopLevelMixin, json_path: str | Path, svg_path: str | 
 SUMMARY_CHARTS = ("vowel_consonant", "phone_ranking", "position", "word_emotion")
 
 
+def utterance_chart_paths(utterance_dir: str | Path, utt_id: str) -> tuple[Path, Path]:
+    """``<utterance_dir>/<utt_id>.vl.json`` and ``.svg`` through :func:`emocue.identifiers.child_path`.
+
+    Ids were checked when the corpus was read; this is the guarantee that none leaves the folder
+    (one that is not a plain file name raises :class:`emocue.identifiers.UnsafePathError`).
+    """
+    return (child_path(utterance_dir, f"{utt_id}.vl.json"),
+            child_path(utterance_dir, f"{utt_id}.svg"))
+
+
 def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, requested: list[str],
                  n_word_groups: int, alpha: float, summary_paths: dict[str, tuple[str, str]],
                  utterance_dir: str | Path, index_path: str | Path,
@@ -249,6 +260,10 @@ def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, reque
     ``chunks``: :func:`chosen_chunk_predictions`.
     """
     utterances, phones, words = tables["utterances"], tables["phones"], tables["words"]
+    picks = pick_utterances(utterances, words, requested, n_word_groups)
+    available = picks.filter(pl.col("available")).unique("utt_id", keep="first", maintain_order=True)
+    # every path first, so that an unsafe id stops the job before anything is written
+    chart_paths = {utt: utterance_chart_paths(utterance_dir, utt) for utt in available["utt_id"]}
     charts = {
         "vowel_consonant": vowel_consonant_chart(utterances),
         "phone_ranking": phone_ranking_chart(tables["phone_ranking"], alpha),
@@ -257,19 +272,17 @@ def render_stage(tables: dict[str, pl.DataFrame], attention: pl.DataFrame, reque
     }
     for name, chart in charts.items():
         save_chart(chart, *summary_paths[name])
-    picks = pick_utterances(utterances, words, requested, n_word_groups)
-    utterance_dir = Path(utterance_dir)
-    utterance_dir.mkdir(parents=True, exist_ok=True)
+    Path(utterance_dir).mkdir(parents=True, exist_ok=True)
     info = utterances.select("utt_id", "fold", "emotion", "pred", "confidence")
     index = []
-    for pick in picks.filter(pl.col("available")).unique("utt_id", keep="first", maintain_order=True).iter_rows(named=True):
+    for pick in available.iter_rows(named=True):
         utt = pick["utt_id"]
         row = info.filter(pl.col("utt_id") == utt).row(0, named=True)
         weights = attention.filter(pl.col("utt_id") == utt).sort("frame")["weight"].to_numpy()
         word = pick["group"].removeprefix("word:") if pick["reason"] == "shared_word" else None
         title = (f"{utt} — {row['emotion']} (predicted {row['pred']}, "
                  f"p = {row['confidence']:.2f})")
-        json_path, svg_path = utterance_dir / f"{utt}.vl.json", utterance_dir / f"{utt}.svg"
+        json_path, svg_path = chart_paths[utt]
         own_chunks = None if chunks is None else chunks.filter(pl.col("utt_id") == utt)
         save_chart(utterance_chart(weights.astype(np.float64),
                                    phones.filter(pl.col("utt_id") == utt),

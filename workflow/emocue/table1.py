@@ -14,7 +14,8 @@ are quoted in a separate "published systems" block (:func:`published_table`); em
 them.
 
 :func:`render_markdown` and :func:`render_html` are the one rendering of Table 1 (the table1
-stage's files and the report).
+stage's files and the report); :func:`protocol_notes` is the one text of the notes that depend on
+the configuration and corpus (split protocol, speakers in both training and test).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 import polars as pl
 
 from emocue import layout
+from emocue.config import fold_names
+from emocue.corpus import describe_shared_speakers, shared_speakers
 from emocue.scoring import METRICS
 
 PAPER = "Jalal, Milner & Hain (Interspeech 2020), Table 1"
@@ -202,7 +205,41 @@ def notes(table: pl.DataFrame) -> list[str]:
     ]
 
 
-def render_markdown(table: pl.DataFrame, published: pl.DataFrame) -> str:
+def protocol(config: dict) -> str:
+    """The evaluation protocol in one line (the report's Summary facts and the Table 1 notes)."""
+    split = config["split"]
+    test = f" (test: {split['test_session']})" if split["scheme"] == "session5" else ""
+    validation = split.get("validation", "auto")
+    resolved = " (speaker-disjoint with >= 4 training speakers, else stratified)" * (validation == "auto")
+    return f"split.scheme {split['scheme']}{test}; validation split {validation}{resolved}"
+
+
+def speaker_overlap(utterances: pl.DataFrame, config: dict) -> str | None:
+    """The sentence naming speakers in both a fold's test and training sessions (None: the split is
+    speaker-independent, or split by speaker); the same check the workflow logs at DAG time.
+
+    ``utterances``: the corpus tables (session, speaker columns); ``config`` needs ``split`` and
+    ``corpus.sessions``.
+    """
+    if config["split"]["scheme"] == "loso_speaker":  # folds are speakers: independent by construction
+        return None
+    shared = pl.concat(
+        [shared_speakers(utterances, [fold]) for fold in fold_names(config)], how="vertical_relaxed"
+    )
+    return describe_shared_speakers(shared.unique(maintain_order=True))
+
+
+def protocol_notes(config: dict, utterances: pl.DataFrame) -> list[str]:
+    """The notes on every row of Table 1 that come from the configuration and the corpus tables;
+    passed to :func:`render_markdown` / :func:`render_html` by the table1 stage and the report."""
+    overlap = speaker_overlap(utterances, config)
+    return [f"Protocol of every row of Table 1: {protocol(config)}.",
+            *([f"Note on every row of Table 1: {overlap}"] if overlap else [])]
+
+
+def render_markdown(table: pl.DataFrame, published: pl.DataFrame,
+                    extra_notes: Sequence[str]) -> str:
+    """Table 1, the quoted published systems and the notes (``extra_notes``: :func:`protocol_notes`)."""
     def block(header: list[str], rows: list[list[str]]) -> list[str]:
         return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
                 + ["| " + " | ".join(row) + " |" for row in rows])
@@ -210,11 +247,12 @@ def render_markdown(table: pl.DataFrame, published: pl.DataFrame) -> str:
     lines = block(HEADER, [cells(row) for row in table.iter_rows(named=True)])
     lines += [""] + block(PUBLISHED_HEADER,
                           [published_cells(row) for row in published.iter_rows(named=True)])
-    return "\n".join(lines + [""] + [f"- {note}" for note in notes(table)]) + "\n"
+    return "\n".join(lines + [""] + [f"- {note}" for note in [*notes(table), *extra_notes]]) + "\n"
 
 
-def render_html(table: pl.DataFrame, published: pl.DataFrame) -> str:
-    """An HTML fragment: Table 1, the quoted published systems and the notes."""
+def render_html(table: pl.DataFrame, published: pl.DataFrame, extra_notes: Sequence[str]) -> str:
+    """An HTML fragment: Table 1, the quoted published systems and the notes (``extra_notes``:
+    :func:`protocol_notes`)."""
     def block(css: str, caption: str, header: list[str], rows: list[list[str]]) -> str:
         head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
@@ -222,7 +260,7 @@ def render_html(table: pl.DataFrame, published: pl.DataFrame) -> str:
         return (f'<table class="{css}"><caption>{html.escape(caption)}</caption>'
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n")
 
-    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes(table))
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in [*notes(table), *extra_notes])
     return (block("table1", "Table 1: BLSTMATT, CSA per context and SYSComb (ours beside the paper's)",
                   HEADER, [cells(row) for row in table.iter_rows(named=True)])
             + block("table1-published", f"Published systems, quoted from {PAPER}",
@@ -232,15 +270,20 @@ def render_html(table: pl.DataFrame, published: pl.DataFrame) -> str:
 
 
 def run_table1(summaries: Sequence[str | Path], selection: str | Path,
+               manifests: Sequence[str | Path], config: dict,
                outputs: dict[str, str | Path]) -> pl.DataFrame:
-    """The table1 stage: read the score summaries and fusion's selection, write the
-    ``layout.TABLE1_OUTPUTS`` roles."""
+    """The table1 stage: read the score summaries, fusion's selection and the corpus tables (for
+    the speaker-overlap note), write the ``layout.TABLE1_OUTPUTS`` roles. ``config``: the
+    ``split`` and ``corpus.sessions`` keys (:func:`protocol_notes`)."""
     table = build_table1([pl.read_parquet(path) for path in summaries], pl.read_parquet(selection))
     published = published_table()
+    utterances = pl.concat([pl.read_parquet(path, columns=["session", "speaker"]) for path in manifests],
+                           how="vertical_relaxed")
+    extra_notes = protocol_notes(config, utterances)
     for path in outputs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.write_parquet(outputs["table"])
     published.write_parquet(outputs["published"])
-    Path(outputs["markdown"]).write_text(render_markdown(table, published))
-    Path(outputs["html"]).write_text(render_html(table, published))
+    Path(outputs["markdown"]).write_text(render_markdown(table, published, extra_notes))
+    Path(outputs["html"]).write_text(render_html(table, published, extra_notes))
     return table

@@ -1,7 +1,8 @@
 # align: per-session phone/word intervals, QA and OOV tables (docs/outputs.md), from existing
 # TextGrids (backend `textgrid`, the demo default), the Montreal Forced Aligner (backend `mfa`,
 # conda env envs/mfa.yaml) or EmoDB's hand phone labels (backend `emodb`). A job's input is its own
-# session's manifest plus what its backend reads (align_input_files in common.smk), so a changed
+# session's manifest plus what its backend reads (align_input_files in common.smk; for the demo
+# corpus the TextGrid folder demo_session declares as a directory() output), so a changed
 # session re-runs only its own alignment. Backend `none`: no alignment jobs (and no attention).
 
 ALIGN_DIR = f"{RESULTS}/align"

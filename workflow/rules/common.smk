@@ -147,16 +147,18 @@ def align_settings():
 
 def align_input_files(wildcards):
     """Input function of `align_session`: what one session's alignment reads, so that only a changed
-    session re-runs. Always its manifest; textgrid: the session's TextGrids (demo: none, they are
-    written with the corpus the manifest depends on; listing them would change the input set once
-    they exist); emodb: the label and syllable files; mfa: model files given by path, or in train mode the
-    outputs of rule mfa_train."""
+    session re-runs. Always its manifest; textgrid: the session's TextGrids (demo: the folder
+    rule demo_session writes them to, a directory() output; listing the files would change the
+    input set once they exist); emodb: the label and syllable files; mfa: model files given by
+    path, or in train mode the outputs of rule mfa_train."""
     from emocue.align import textgrid_folder
 
     session = wildcards.session
     inputs = {"manifest": layout.corpus_table(session)}
     mfa = config["align"]["mfa"]
-    if ALIGN_BACKEND == "textgrid" and config["corpus"]["type"] != "demo":
+    if ALIGN_BACKEND == "textgrid" and config["corpus"]["type"] == "demo":
+        inputs["textgrids"] = f"{DEMO_TEXTGRID_DIR}/{session}"
+    elif ALIGN_BACKEND == "textgrid":
         folder = textgrid_folder(align_source_dir(), session)
         inputs["textgrids"] = sorted(str(path) for path in folder.rglob("*.TextGrid"))
     elif ALIGN_BACKEND == "emodb":  # phone labels, and the syllables beside them (words)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from emocue import layout
+from emocue import layout, table1
 from emocue.align import CAUSE_HINTS
-from emocue.config import fold_names
-from emocue.corpus import describe_shared_speakers, shared_speakers
 from emocue.report.blocks import (
     MAX_LISTED_ROWS,
     NotConfigured,
@@ -33,15 +31,8 @@ def files(config: dict) -> dict[str, list[str]]:
 
 
 def speaker_overlap(inputs: Inputs, config: dict) -> str | None:
-    """The sentence naming speakers in both a fold's test and training sessions (None: the split is
-    speaker-independent, or split by speaker); the same check the workflow logs at DAG time."""
-    if config["split"]["scheme"] == "loso_speaker":  # folds are speakers: independent by construction
-        return None
-    frame = manifest(inputs, config)
-    shared = pl.concat(
-        [shared_speakers(frame, [fold]) for fold in fold_names(config)], how="vertical_relaxed"
-    )
-    return describe_shared_speakers(shared.unique(maintain_order=True))
+    """:func:`emocue.table1.speaker_overlap` on the corpus tables (None: no speaker overlap)."""
+    return table1.speaker_overlap(manifest(inputs, config), config)
 
 
 def manifest(inputs: Inputs, config: dict) -> pl.DataFrame:

@@ -20,7 +20,7 @@ from emocue.report.blocks import (
     table_from_frame,
 )
 from emocue.report.inputs import Inputs, MissingInput, configured_runs, run_files
-from emocue.report.sections.data import speaker_overlap
+from emocue.report.sections.data import manifest
 
 TABLE1 = layout.TABLE1_OUTPUTS["table"]
 PUBLISHED = layout.TABLE1_OUTPUTS["published"]
@@ -42,24 +42,12 @@ def files(config: dict) -> dict[str, list[str]]:
     }
 
 
-def protocol(config: dict) -> str:
-    """The evaluation protocol in one line (Summary facts and the notes under Table 1)."""
-    split = config["split"]
-    test = f" (test: {split['test_session']})" if split["scheme"] == "session5" else ""
-    validation = split.get("validation", "auto")
-    resolved = " (speaker-disjoint with >= 4 training speakers, else stratified)" * (validation == "auto")
-    return f"split.scheme {split['scheme']}{test}; validation split {validation}{resolved}"
-
-
 def _table1_blocks(inputs: Inputs, config: dict) -> list:
     table = inputs.table(TABLE1, "table1", ["system", *table1.SUMMARY_FIELDS, "paper_wa", "paper_ua"])
     published = inputs.table(PUBLISHED, "table1", ["system", "wa", "ua", "source"])
-    blocks: list = [Html(table1.render_html(table, published)),
-                    Paragraph(f"Protocol of every row of Table 1: {protocol(config)}.")]
-    overlap = speaker_overlap(inputs, config)
-    if overlap:
-        blocks.append(Paragraph(f"Note on every row of Table 1: {overlap}"))
-    return blocks
+    # the same notes as results/table1/table1.md (one function: emocue.table1.protocol_notes)
+    notes = table1.protocol_notes(config, manifest(inputs, config))
+    return [Html(table1.render_html(table, published, notes))]
 
 
 def headline(inputs: Inputs, config: dict, selected_contexts: set[int]) -> list[str]:

@@ -12,7 +12,8 @@ from emocue.report.changes import config_digest, describe_changes
 from emocue.report.inputs import Inputs
 from emocue.report.sections.attention import attention_runs
 from emocue.report.sections.fusion import FUSION
-from emocue.report.sections.models import headline, protocol
+from emocue.report.sections.models import headline
+from emocue.table1 import protocol
 
 
 def summary_section(inputs: Inputs, config: dict, previous: dict | None) -> Section:
