@@ -17,7 +17,6 @@ rule demo_session:
         benchmark_path("demo_session", "{session}")
     params:
         corpus_root=config["corpus"]["root"],
-        textgrid_dir=DEMO_TEXTGRID_DIR,
         seed=config["demo"]["seed"],
         dialogs=config["demo"]["dialogs_per_session"],
         utterances_per_dialog=config["demo"]["utterances_per_dialog"],

@@ -1,5 +1,7 @@
 """Rule demo_session: synthesize one session of the demo corpus (IEMOCAP layout + TextGrids)."""
 
+from pathlib import Path
+
 from emocue.demo import generate_session, write_summary
 from emocue.logs import setup_rule_logging
 
@@ -7,7 +9,8 @@ log = setup_rule_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected 
 params = snakemake.params  # noqa: F821
 summary = generate_session(
     corpus_root=params.corpus_root,
-    textgrid_dir=params.textgrid_dir,
+    # the TextGrid root is the parent of this session's declared output folder
+    textgrid_dir=Path(snakemake.output.textgrids).parent,  # noqa: F821
     session=snakemake.wildcards.session,  # noqa: F821
     seed=params.seed,
     dialogs=params.dialogs,
