@@ -194,6 +194,17 @@ def test_attention_rules_on_synthetic_inputs(tmp_path):
     (tmp_path / "results/align").mkdir(parents=True)
     sim.intervals.write_parquet(tmp_path / "results/align/Session5.intervals.parquet")
     config = yaml.safe_load(TINY_CONFIG.read_text())
+    # attention_plots also draws CSA's chunk posteriors at the context fusion chose (Figure 1's track)
+    [context] = config["csa"]["contexts"]
+    (tmp_path / "results/fusion").mkdir(parents=True)
+    pl.DataFrame({"fold": ["Session5"], "seed": [1], "context": [context]}).write_parquet(
+        tmp_path / "results/fusion/selection.parquet")
+    csa_dir = tmp_path / f"results/train/csa/C{context}/Session5/seed1"
+    csa_dir.mkdir(parents=True)
+    pl.DataFrame({"utt_id": ["Sim05_00002"] * 2, "chunk": np.arange(2, dtype=np.int32),
+                  "start_frame": np.array([0, context - 10], dtype=np.int32),
+                  **{f"logp_{name}": np.log(np.full(2, 0.25)) for name in config["corpus"]["classes"]}},
+                 ).write_parquet(csa_dir / "chunk_predictions.parquet")
     config["attention"] = {"n_shifts": 100, "bootstrap": 50, "plot_utterances": ["Sim05_00002"]}
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
