@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from emocue import layout, metrics
-from emocue.stats import _percentile_interval, bootstrap_distribution
+from emocue.stats import percentile_interval, bootstrap_distribution
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class EvaluationSettings:
         return cls(**{key: section[key] for key in cls.__dataclass_fields__ if key in section})
 
     def interval(self, estimate: float, distribution: np.ndarray) -> tuple[float, float]:
-        low, high = _percentile_interval(distribution, self.confidence)
+        low, high = percentile_interval(distribution, self.confidence)
         if self.ci == "basic":
             low, high = 2 * estimate - high, 2 * estimate - low
         return low, high

@@ -46,10 +46,10 @@ def bootstrap_ci(
     ``statistic`` takes an index matrix (n_resamples, n) and returns one value per row, so callers
     vectorise over resamples instead of looping.
     """
-    return _percentile_interval(bootstrap_distribution(statistic, n, n_resamples, seed), confidence)
+    return percentile_interval(bootstrap_distribution(statistic, n, n_resamples, seed), confidence)
 
 
-def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     """Percentile interval of the finite ``values`` (NaN, NaN when none is finite)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -136,7 +136,7 @@ def paired_bootstrap_difference(
     """
     observed = float(np.asarray(difference(np.arange(n)[None, :]), dtype=float)[0])
     values = bootstrap_distribution(difference, n, n_resamples, seed)
-    ci_low, ci_high = _percentile_interval(values, confidence)
+    ci_low, ci_high = percentile_interval(values, confidence)
     values = values[np.isfinite(values)]
     pvalue = (float(min(1.0, 2.0 * min(np.mean(values <= 0.0), np.mean(values >= 0.0))))
               if values.size else float("nan"))
@@ -285,7 +285,7 @@ def kruskal_wallis(values: np.ndarray, groups: np.ndarray, n_resamples: int, see
     result = kruskal(*(values[codes == k] for k in range(labels.size)))
     effect = float(result.statistic) / (n - 1)
     indices = stratified_bootstrap_indices(codes, n_resamples, seed)
-    ci_low, ci_high = _percentile_interval(
+    ci_low, ci_high = percentile_interval(
         kruskal_epsilon_squared(values, indices, codes, labels.size), confidence
     )
     return TestResult(name, float(result.statistic), float(result.pvalue), effect,
@@ -317,7 +317,7 @@ def mann_whitney(x: np.ndarray, y: np.ndarray, n_resamples: int, seed: int,
 
     effect = float(rank_biserial(np.arange(n))[0])
     indices = stratified_bootstrap_indices(in_x, n_resamples, seed)
-    ci_low, ci_high = _percentile_interval(rank_biserial(indices), confidence)
+    ci_low, ci_high = percentile_interval(rank_biserial(indices), confidence)
     return TestResult(name, float(result.statistic), float(result.pvalue), effect,
                       "rank_biserial", ci_low, ci_high, n)
 
