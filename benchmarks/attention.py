@@ -48,7 +48,7 @@ def main() -> None:
     print(f"circular shift: all rotations by FFT {fft_s:.2f} s + {args.shifts} shift draws "
           f"and bootstrap CI {draw_s:.2f} s = {fft_s + draw_s:.2f} s  (p = {result.pvalue:.4f})")
 
-    settings = attention.AttentionSettings(n_shifts=args.shifts, n_bootstrap=2000)
+    settings = attention.AttentionSettings.defaults(n_shifts=args.shifts, n_bootstrap=2000)
     fold = pl.lit("Session5").alias("fold")
     stage_s, tables = best_of(1, lambda: attention.analyse(
         sim.attention.with_columns(fold), sim.predictions.with_columns(fold), sim.manifest,

@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    options = FbankOptions()
+    options = FbankOptions.defaults()
     with tempfile.TemporaryDirectory() as tmp:
         paths, audio_s = write_test_audio(Path(tmp), args.minutes)
         utt_ids = [Path(p).stem for p in paths]

@@ -153,7 +153,7 @@ def test_num_frames_is_kaldi_snip_edges():
     assert align.num_frames(0.025) == 1
     assert align.num_frames(0.0249) == 0
     assert align.num_frames(1.0) == 98  # 1 + (16000 - 400) // 160
-    assert align.num_frames(1.0, FbankOptions(sample_rate=8000)) == 98
+    assert align.num_frames(1.0, FbankOptions.defaults(sample_rate=8000)) == 98
 
 
 def test_frame_belongs_to_interval_containing_its_centre():

@@ -70,7 +70,7 @@ def acoustic_model(tmp_path) -> Path:
 
 
 def mfa_config(acoustic_model, **changes) -> align.MfaConfig:
-    return align.MfaConfig(acoustic_model=str(acoustic_model), dictionary=str(DICTIONARY), **changes)
+    return align.MfaConfig.defaults(acoustic_model=str(acoustic_model), dictionary=str(DICTIONARY), **changes)
 
 
 def calls(record: Path) -> list[dict]:
@@ -200,7 +200,7 @@ def test_train_mode_dictionary_covers_every_sessions_words(standin_env, manifest
     train_dir = tmp_path / "mfa_train"
     outputs = {"model": train_dir / "acoustic_model.zip", "dictionary": train_dir / "cmudict.dict",
                "staging": train_dir / "staging.json", "aligned": train_dir / "aligned"}
-    config = align.MfaConfig(mode="train")
+    config = align.MfaConfig.defaults(mode="train")
     training = manifest.filter(pl.col("utt_id") != "Ses01F_impro01_M001")
     test = manifest.filter(pl.col("utt_id") == "Ses01F_impro01_M001")  # "open the window ... fresh air"
     align.train_mfa({"Session1": training}, {"Session1": training, "Session5": test}, config=config,

@@ -129,7 +129,7 @@ def test_stage_tables_and_left_out():
                      schema=inputs["attention"].schema),
     ])
     inputs["intervals"] = inputs["intervals"].filter(pl.col("utt_id") != "Sim05_00001")
-    settings = attention.AttentionSettings(n_shifts=1000, n_bootstrap=100)
+    settings = attention.AttentionSettings.defaults(n_shifts=1000, n_bootstrap=100)
     tables = attention.analyse(**inputs, settings=settings)
     reasons = dict(tables.left_out.select("utt_id", "reason").iter_rows())
     assert reasons == {"Sim05_00000": "no attention weights", "Sim05_00001": "no phone alignment",
@@ -161,7 +161,7 @@ def test_phone_ranking_is_reproducible():
     curves = attention.curves_from_table(sim.attention)
     meta = sim.manifest.select("utt_id", pl.col("label").alias("emotion"))
     phones = attention.map_tokens(curves, sim.intervals, meta, "phone")
-    settings = attention.AttentionSettings(n_shifts=10, n_bootstrap=200)
+    settings = attention.AttentionSettings.defaults(n_shifts=10, n_bootstrap=200)
     first = attention.phone_ranking(curves, phones, settings)
     for _ in range(3):
         assert attention.phone_ranking(curves, phones, settings).equals(first, null_equal=True)
@@ -172,7 +172,7 @@ def test_no_analysable_utterance_is_an_error():
     inputs = stage_inputs(sim)
     inputs["intervals"] = inputs["intervals"].filter(pl.col("tier") == "word")
     with pytest.raises(ValueError, match="phone alignment"):
-        attention.analyse(**inputs, settings=attention.AttentionSettings())
+        attention.analyse(**inputs, settings=attention.AttentionSettings.defaults())
 
 
 def test_attention_table_with_gaps_is_rejected():

@@ -19,7 +19,7 @@ from emocue.train import job_from_results, run_training
 
 def test_spec_augment_keeps_shapes_and_masks_along_the_right_axes():
     torch.manual_seed(0)
-    settings = augment.SpecAugmentSettings(time_masks=2, time_mask_width=5, freq_masks=1, freq_mask_width=3)
+    settings = augment.SpecAugmentSettings.defaults(time_masks=2, time_mask_width=5, freq_masks=1, freq_mask_width=3)
     btf = torch.ones(4, 50, 23)  # BLSTMATT (B, T, F)
     masked = augment.SpecAugment(settings, feature_axis=-1)(btf)
     assert masked.shape == btf.shape and (masked == 0).any() and btf.eq(1).all()  # input untouched
@@ -32,7 +32,7 @@ def test_spec_augment_keeps_shapes_and_masks_along_the_right_axes():
     masked = augment.SpecAugment(settings, feature_axis=1)(bft)
     assert masked.shape == bft.shape
     assert all(((m == 0) == ((m == 0).all(0)[None, :] | (m == 0).all(1)[:, None])).all() for m in masked)
-    assert not augment.SpecAugmentSettings().enabled
+    assert not augment.SpecAugmentSettings.defaults().enabled
 
 
 def test_balanced_class_weights_equalise_class_totals():
@@ -51,8 +51,8 @@ def test_speed_perturbation_changes_duration_and_pitch_together(factor):
     assert abs(len(changed) - len(tone) / factor) <= 2
     peak = np.argmax(np.abs(np.fft.rfft(changed))) * rate / len(changed)
     assert abs(peak - 440 * factor) < 5
-    frames = fbank(changed, FbankOptions())
-    assert frames.shape == (FbankOptions().num_frames(len(changed)), 23)
+    frames = fbank(changed, FbankOptions.defaults())
+    assert frames.shape == (FbankOptions.defaults().num_frames(len(changed)), 23)
 
 
 def test_speed_copies_join_training_only(tmp_path):

@@ -3,13 +3,14 @@ and what is allowed; semantic checks name their key; session numbers; overlays. 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG, run_snakemake
 
-from emocue.config import ConfigError, fold_names, load_config, validate_config
+from emocue.config import ConfigError, fold_names, load_config, section_defaults, validate_config
 
 DEFAULT_CONFIG = REPO / "config.yaml"
 
@@ -46,6 +47,25 @@ def test_defaults_are_copies():
     validate_config(second)
     first["align"]["mfa"]["extra_args"].append("--x")
     assert second["align"]["mfa"]["extra_args"] == []
+
+
+def test_settings_defaults_are_the_schema_defaults(monkeypatch):
+    """The settings dataclasses hold no defaults of their own: a default changed in the schema is
+    the default of the dataclass (config.schema.yaml is their one place), nested sections too."""
+    from emocue import config as config_module
+    from emocue.augment import SpecAugmentSettings
+    from emocue.split import SplitSettings
+
+    assert section_defaults("augment") == {"speed_factors": [], "spec_augment": {
+        "time_masks": 0, "time_mask_width": 20, "freq_masks": 0, "freq_mask_width": 4}}
+    schema = copy.deepcopy(config_module.load_schema())
+    schema["properties"]["split"]["properties"]["validation_fraction"]["default"] = 0.25
+    spec_augment = schema["properties"]["augment"]["properties"]["spec_augment"]["properties"]
+    spec_augment["time_masks"]["default"] = 3
+    monkeypatch.setattr(config_module, "load_schema", lambda: schema)
+    assert SplitSettings.defaults().validation_fraction == 0.25
+    assert SplitSettings.defaults(scheme="loso").scheme == "loso"
+    assert SpecAugmentSettings.defaults().time_masks == 3
 
 
 SCHEMA_ERRORS = {

@@ -24,7 +24,7 @@ from emocue.features import (
     write_session_features,
 )
 
-OPTIONS = FbankOptions()
+OPTIONS = FbankOptions.defaults()
 
 
 def speech_like(seconds: float, seed: int, sample_rate: int = 16000) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_fbank_matches_kaldi_native_fbank(seconds):
 
 
 def test_fbank_matches_kaldi_native_fbank_with_other_options():
-    options = FbankOptions(num_mel_bins=40, frame_length_ms=20.0, frame_shift_ms=5.0)
+    options = FbankOptions.defaults(num_mel_bins=40, frame_length_ms=20.0, frame_shift_ms=5.0)
     waveform = speech_like(1.3, seed=3)
     ours, reference = fbank(waveform, options), knf_fbank(waveform, options)
     assert ours.shape == reference.shape == (options.num_frames(len(waveform)), 40)

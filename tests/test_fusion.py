@@ -107,7 +107,7 @@ def test_left_out_utterances_fall_back_to_blstmatt_and_are_counted():
     fused = fuse(pair.blstmatt_logp, pair.csa_logp, 1.5)
     np.testing.assert_allclose(fused[~pair.kept], pair.blstmatt_logp[~pair.kept], atol=1e-12)
 
-    result = fuse_run(run, CLASSES, FusionSettings(context=30), EVALUATION)
+    result = fuse_run(run, CLASSES, FusionSettings.defaults(context=30), EVALUATION)
     selection = result.selection.row(0, named=True)
     assert selection["n_test_fallback"] == 7 and selection["n_val_fallback"] == 7
     # Both fused systems predict every test utterance; 7 of each fall back to BLSTMATT.
@@ -129,13 +129,13 @@ def test_csa_utterance_unknown_to_blstmatt_is_an_error():
 
 
 def test_weight_grid_is_inclusive():
-    grid = FusionSettings().weight_grid()
+    grid = FusionSettings.defaults().weight_grid()
     assert grid.size == 41 and grid[0] == 0.0 and grid[-1] == 2.0 and 0.4 in grid
 
 
 def test_selection_is_made_on_validation_only():
     run = synthetic_run(seed=3)
-    settings = FusionSettings()
+    settings = FusionSettings.defaults()
     clean = fuse_run(run, CLASSES, settings, EVALUATION).selection
 
     # Poison the test set so that other choices would look better on it: labels = what fusion at a
@@ -177,7 +177,7 @@ def test_selection_is_made_on_validation_only():
 
 def test_fixed_context_from_config_is_used():
     run = synthetic_run()
-    result = fuse_run(run, CLASSES, FusionSettings(context=60), EVALUATION)
+    result = fuse_run(run, CLASSES, FusionSettings.defaults(context=60), EVALUATION)
     assert result.selection["context"][0] == 60
     assert result.selection["context_source"][0] == "config"
 
@@ -245,7 +245,7 @@ def test_run_fusion_writes_the_tables(tmp_path):
     outputs = FusionOutputs(**{name: tmp_path / f"{name}.out"
                                for name in FusionOutputs.__dataclass_fields__})
     assert set(FusionOutputs.__dataclass_fields__) == set(layout.FUSION_OUTPUTS)
-    selection = run_fusion(runs, CLASSES, FusionSettings(), EvaluationSettings(bootstrap=100), outputs)
+    selection = run_fusion(runs, CLASSES, FusionSettings.defaults(), EvaluationSettings(bootstrap=100), outputs)
     assert selection.height == 2 and set(selection["context_source"]) == {"validation"}
 
     significance = pl.read_parquet(outputs.significance)
@@ -299,7 +299,7 @@ def with_other(run: RunInputs, seed=7, signal=2.0) -> RunInputs:
 
 
 def test_a_further_system_is_fused_onto_syscomb_with_its_weight_from_validation():
-    settings = FusionSettings(systems=("eGeMAPS-SVM",))
+    settings = FusionSettings.defaults(systems=("eGeMAPS-SVM",))
     run = with_other(synthetic_run(seed=3))
     result = fuse_run(run, CLASSES, settings, EVALUATION)
     combined = result.predictions.filter(pl.col("system") == "SYSComb+eGeMAPS-SVM")
@@ -334,11 +334,11 @@ def test_fusion_systems_plan_scoring_and_name_unknown_systems(tmp_path):
 
 
 def test_a_baseline_not_in_fusion_systems_is_compared_but_not_fused():
-    result = fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings(), EVALUATION)
+    result = fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings.defaults(), EVALUATION)
     assert set(result.predictions["system"]) == {"SYSComb", "SYSComb-w0.4"}
     baseline_pairs = result.significance.filter(pl.col("system_a") == "eGeMAPS-SVM")
     assert baseline_pairs["system_b"].to_list()[::2] == ["BLSTMATT", "SYSComb"]
     assert baseline_pairs["utterances"].to_list() == ["all_test", "csa_kept", "all_test"]
     with pytest.raises(ValueError, match=r"fusion.systems \['eGeMAPS-LR'\] have no predictions"):
-        fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings(systems=("eGeMAPS-LR",)),
+        fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings.defaults(systems=("eGeMAPS-LR",)),
                  EVALUATION)

@@ -41,7 +41,7 @@ def known_utterance() -> causal.TestUtterances:
 
 
 def test_class_deletion_gives_the_exact_change_of_the_true_class_posterior(known_utterance):
-    table = causal.class_deletion(hand_model, known_utterance, causal.DeletionSettings(draws=3))
+    table = causal.class_deletion(hand_model, known_utterance, causal.DeletionSettings.defaults(draws=3))
     rows = {row["filler"]: row for row in table.iter_rows(named=True)}
     assert rows["zeros"]["n_deleted"] == 4
     assert rows["zeros"]["logp"] == pytest.approx(log_p0(4.0))
@@ -76,7 +76,7 @@ def test_deletion_curve_falls_fastest_under_the_faithful_ranking(known_utterance
     ig = integrated_gradients(hand_model, known_utterance, n_steps=16)
     rankings = {"integrated_gradients": [np.abs(ig["attribution"].to_numpy())],
                 "attention": [np.linspace(0, 1, 10)]}  # an unfaithful ranking: the silence first
-    settings = causal.DeletionSettings(draws=20, fractions=(0.0, 0.2, 0.4))
+    settings = causal.DeletionSettings.defaults(draws=20, fractions=(0.0, 0.2, 0.4))
     curve = causal.deletion_curve(hand_model, known_utterance, rankings, settings)
     accuracy = {(r, k): c for r, k, c in curve.select("ranking", "fraction", "correct").iter_rows()}
     delta = {(r, k): d for r, k, d in curve.select("ranking", "fraction", "delta_logp").iter_rows()}
@@ -96,7 +96,7 @@ def test_attention_agreement_is_one_for_identical_rankings():
 
 
 # ---- the deletion verdict: calibrated under the null, powered under a planted effect -----------
-SETTINGS = AttentionSettings(n_bootstrap=50)
+SETTINGS = AttentionSettings.defaults(n_bootstrap=50)
 
 
 def simulated_damage(rng, n: int, vowel_shift: float, mean: float = 0.2) -> tuple[np.ndarray, np.ndarray]:

@@ -109,17 +109,17 @@ def manifest_table() -> pl.DataFrame:
 
 def test_loso_speaker_tests_on_one_speaker_and_trains_on_the_others_of_its_session():
     table = manifest_table()
-    parts = split_tables(table, "Ses03M", SplitSettings(scheme="loso_speaker"), seed=1)
+    parts = split_tables(table, "Ses03M", SplitSettings.defaults(scheme="loso_speaker"), seed=1)
     assert set(parts["test"]["speaker"]) == {"Ses03M"}
     assert "Ses03M" not in set(parts["train"]["speaker"]) | set(parts["val"]["speaker"])
     assert "Ses03F" in set(parts["train"]["speaker"]) | set(parts["val"]["speaker"])
     with pytest.raises(SplitError, match="test speaker 'Ses09F'"):
-        split_tables(table, "Ses09F", SplitSettings(scheme="loso_speaker"), seed=1)
+        split_tables(table, "Ses09F", SplitSettings.defaults(scheme="loso_speaker"), seed=1)
 
 
 def test_split_composition_counts_every_split_and_class():
     table = manifest_table()
-    parts = split_tables(table, "Session5", SplitSettings(), seed=1)  # auto: 8 speakers -> disjoint
+    parts = split_tables(table, "Session5", SplitSettings.defaults(), seed=1)  # auto: 8 speakers -> disjoint
     counts = composition(table, {name: part["utt_id"].to_list() for name, part in parts.items()})
     assert set(counts["split"]) == {"train", "val", "test"}
     assert counts.filter(pl.col("split") == "test")["n"].sum() == 24

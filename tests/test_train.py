@@ -111,7 +111,7 @@ def test_splits_keep_the_test_session_out_of_training_and_validation(results, co
     table, matrices = load_utterances(
         *(job_from_results(results, config, "blstmatt", "Session5", 1, None, "x").__dict__[key]
           for key in ("manifests", "features", "stats")), CLASSES, "speaker")
-    splits = make_splits(table, matrices, "Session5", SplitSettings(validation="stratified"), seed=1)
+    splits = make_splits(table, matrices, "Session5", SplitSettings.defaults(validation="stratified"), seed=1)
     session_of = dict(zip(table["utt_id"], table["session"]))
     assert {session_of[u] for u in splits["test"].utt_ids} == {"Session5"}
     assert "Session5" not in {session_of[u] for u in splits["train"].utt_ids + splits["val"].utt_ids}

@@ -19,11 +19,13 @@ reweighted, so every selection and every reported number is on clean data.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+from emocue.config import section_defaults
 
 SPEED_PREFIX = "sp"  # perturbed copy of utterance U at factor f: utt_id "sp<f>-U", speaker "sp<f>-S"
 
@@ -52,14 +54,19 @@ def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int) -> np.n
 class SpecAugmentSettings:
     """The `augment.spec_augment` section; no masks (the default) is off."""
 
-    time_masks: int = 0
-    time_mask_width: int = 20
-    freq_masks: int = 0
-    freq_mask_width: int = 4
+    time_masks: int
+    time_mask_width: int
+    freq_masks: int
+    freq_mask_width: int
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SpecAugmentSettings:
         return cls(**config["augment"]["spec_augment"])
+
+    @classmethod
+    def defaults(cls, **overrides) -> SpecAugmentSettings:
+        """The schema's defaults (their one place), with ``overrides``."""
+        return replace(cls(**section_defaults("augment", "spec_augment")), **overrides)
 
     @property
     def enabled(self) -> bool:

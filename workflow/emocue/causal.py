@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from emocue.attention import CLASS_CODES, Curves, frame_classes, map_tokens
+from emocue.config import section_defaults
 from emocue.phones import CONSONANT, VOWEL
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,19 @@ VARIANTS_PER_BATCH = 16  # variants of one utterance scored per forward pass (bo
 
 @dataclass(frozen=True)
 class DeletionSettings:
-    draws: int = 5  # random consonant (and, if needed, vowel) draws per utterance
-    fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # deletion-curve k
-    seed: int = 0
+    draws: int  # random consonant (and, if needed, vowel) draws per utterance
+    fractions: tuple[float, ...]  # deletion-curve k
+    seed: int
 
     @classmethod
     def from_config(cls, section: dict, seed: int) -> DeletionSettings:
         return cls(draws=int(section["deletion_draws"]),
                    fractions=tuple(float(k) for k in section["deletion_fractions"]), seed=seed)
+
+    @classmethod
+    def defaults(cls, seed: int = 0, **overrides) -> DeletionSettings:
+        """The schema's `validation.deletion_*` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config(section_defaults("validation"), seed), **overrides)
 
 
 # ---- the test utterances of one run -------------------------------------------------------------

@@ -95,6 +95,22 @@ def _with_defaults(validator_class):
 DefaultFillingValidator = _with_defaults(Draft202012Validator)
 
 
+def section_defaults(*keys: str) -> dict[str, Any]:
+    """The schema's defaults of one config section, nested sections filled too: the settings
+    dataclasses take their defaults from here, so config.schema.yaml is their one place.
+    ``section_defaults("augment", "spec_augment")`` → ``{"time_masks": 0, ...}``."""
+    root = load_schema()
+    node: Mapping[str, Any] = root
+    for key in keys:
+        node = node["properties"][key]
+        if "$ref" in node:
+            node = root["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+    section: dict[str, Any] = {}
+    for _ in DefaultFillingValidator({**node, "definitions": root["definitions"]}).iter_errors(section):
+        pass  # filling is a side effect of validating; a required key without a default is no concern here
+    return section
+
+
 def key_path(path) -> str:
     """`corpus.sessions[2]` for the path ('corpus', 'sessions', 2)."""
     text = ""

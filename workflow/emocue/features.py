@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from emocue.config import section_defaults
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +101,20 @@ INT16_SCALE = 32768.0
 class FbankOptions:
     """The `features` section of the config: 23 log-Mel bins, 25 ms window, 10 ms shift, 16 kHz."""
 
-    num_mel_bins: int = 23
-    frame_length_ms: float = 25.0
-    frame_shift_ms: float = 10.0
-    sample_rate: int = 16000
+    num_mel_bins: int
+    frame_length_ms: float
+    frame_shift_ms: float
+    sample_rate: int
 
     @classmethod
-    def from_config(cls, features: dict) -> FbankOptions:
+    def from_config(cls, features: Mapping) -> FbankOptions:
         return cls(**{key: features[key] for key in ("num_mel_bins", "frame_length_ms", "frame_shift_ms",
                                                      "sample_rate")})
+
+    @classmethod
+    def defaults(cls, **overrides) -> FbankOptions:
+        """The schema's `features` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config(section_defaults("features")), **overrides)
 
     @property
     def window_samples(self) -> int:
@@ -150,12 +157,12 @@ def _torchaudio_fbank(waveform: np.ndarray, options: FbankOptions) -> np.ndarray
     return feats.numpy().reshape(-1, options.num_mel_bins)
 
 
-def fbank(waveform: np.ndarray, options: FbankOptions = FbankOptions()) -> np.ndarray:
+def fbank(waveform: np.ndarray, options: FbankOptions = FbankOptions.defaults()) -> np.ndarray:
     """(T, num_mel_bins) float32 log-Mel filterbank of one mono utterance (samples in [-1, 1))."""
     return fbank_batch([waveform], options)[0]
 
 
-def fbank_batch(waveforms: Sequence[np.ndarray], options: FbankOptions = FbankOptions()) -> list[np.ndarray]:
+def fbank_batch(waveforms: Sequence[np.ndarray], options: FbankOptions = FbankOptions.defaults()) -> list[np.ndarray]:
     """Filterbanks of many utterances from one `kaldi.fbank` call, equal to one call each.
 
     Kaldi processes every frame on its own (DC removal, pre-emphasis, window, FFT, mel, log all
@@ -184,7 +191,7 @@ def fbank_batch(waveforms: Sequence[np.ndarray], options: FbankOptions = FbankOp
     ]
 
 
-def extract_features(audio_paths: Sequence[str], utt_ids: Sequence[str], options: FbankOptions = FbankOptions(),
+def extract_features(audio_paths: Sequence[str], utt_ids: Sequence[str], options: FbankOptions = FbankOptions.defaults(),
                      batch_seconds: float = 10.0, speed: float = 1.0) -> FeatureSet:
     """Read (soundfile), mix down, resample, speed-perturb (``speed`` ≠ 1, emocue.augment) and
     fbank every utterance, in batches of ~`batch_seconds`."""
@@ -205,7 +212,7 @@ def extract_features(audio_paths: Sequence[str], utt_ids: Sequence[str], options
     return feature_set(utt_ids, matrices, options.num_mel_bins)
 
 
-def knf_fbank(waveform: np.ndarray, options: FbankOptions = FbankOptions()) -> np.ndarray:
+def knf_fbank(waveform: np.ndarray, options: FbankOptions = FbankOptions.defaults()) -> np.ndarray:
     """The same features with kaldi-native-fbank (a dev dependency): the reference in tests/benchmarks."""
     import kaldi_native_fbank as knf
 
@@ -302,7 +309,7 @@ def normalise(features: FeatureSet, mode: str, stats: pl.DataFrame | None = None
 
 
 def write_session_features(manifest_path: str | Path, features_path: str | Path, stats_path: str | Path,
-                           options: FbankOptions = FbankOptions(), speed: float = 1.0) -> FeatureSet:
+                           options: FbankOptions = FbankOptions.defaults(), speed: float = 1.0) -> FeatureSet:
     """Rules extract_features / extract_speed_features: features of every manifest utterance
     (manifest order) and speaker stats; a speed-perturbed copy (``speed`` ≠ 1) names its
     utterances and speakers ``sp<speed>-<id>`` (emocue.augment.speed_tag)."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ import polars as pl
 from scipy.special import logsumexp
 
 from emocue import layout, metrics
+from emocue.config import section_defaults
 from emocue.scoring import (
     EvaluationSettings,
     PredictionsError,
@@ -55,18 +56,23 @@ log = logging.getLogger(__name__)
 class FusionSettings:
     """The ``fusion`` config section."""
 
-    context: int | str = "best"
-    weight_min: float = 0.0
-    weight_max: float = 2.0
-    weight_step: float = 0.05
-    paper_weight: float = 0.4
-    select_metric: str = "ua"
-    systems: tuple[str, ...] = ()  # further systems (e.g. a baseline) fused onto SYSComb
+    context: int | str
+    weight_min: float
+    weight_max: float
+    weight_step: float
+    paper_weight: float
+    select_metric: str
+    systems: tuple[str, ...]  # further systems (e.g. a baseline) fused onto SYSComb
 
     @classmethod
     def from_config(cls, section: dict) -> FusionSettings:
-        values = {key: section[key] for key in cls.__dataclass_fields__ if key in section}
-        return cls(**values | {"systems": tuple(values.get("systems", ()))})
+        values = {key: section[key] for key in cls.__dataclass_fields__}
+        return cls(**values | {"systems": tuple(values["systems"])})
+
+    @classmethod
+    def defaults(cls, **overrides) -> FusionSettings:
+        """The schema's ``fusion`` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config(section_defaults("fusion")), **overrides)
 
     def weight_grid(self) -> np.ndarray:
         """weight_min, weight_min + step, … up to weight_max inclusive (rounded against float drift)."""

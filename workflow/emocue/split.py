@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+from emocue.config import section_defaults
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,10 @@ class Split:
 
 @dataclass(frozen=True)
 class SplitSettings:
-    scheme: str = "session5"
-    validation: str = "auto"
-    validation_fraction: float = 0.1
-    min_per_class: int = 2
+    scheme: str
+    validation: str
+    validation_fraction: float
+    min_per_class: int
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SplitSettings:
@@ -67,6 +69,11 @@ class SplitSettings:
         return cls(scheme=split["scheme"], validation=split["validation"],
                    validation_fraction=split["validation_fraction"],
                    min_per_class=split["validation_min_per_class"])
+
+    @classmethod
+    def defaults(cls, **overrides) -> SplitSettings:
+        """The schema's `split` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config({"split": section_defaults("split")}), **overrides)
 
 
 def held_out_mask(table: pl.DataFrame, fold: str, scheme: str) -> pl.Series:

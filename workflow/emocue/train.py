@@ -198,10 +198,10 @@ class TrainSettings:
     split: SplitSettings
     normalisation: str
     overlap: int
-    select_metric: str = "ua"  # val_<metric> chooses the epoch and drives early stopping (or loss)
-    class_balanced_loss: bool = False
-    weight_decay: float = 0.0
-    spec_augment: augment.SpecAugmentSettings = augment.SpecAugmentSettings()
+    select_metric: str  # val_<metric> chooses the epoch and drives early stopping (or loss)
+    class_balanced_loss: bool
+    weight_decay: float
+    spec_augment: augment.SpecAugmentSettings
 
     @classmethod
     def from_config(cls, config: dict[str, Any], model_name: str) -> TrainSettings:

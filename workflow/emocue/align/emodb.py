@@ -235,7 +235,7 @@ def align_from_emodb_labels(
     manifest: pl.DataFrame,
     label_dir: str | Path,
     on_bad_input: str = "fail",
-    fbank: FbankOptions = FbankOptions(),
+    fbank: FbankOptions = FbankOptions.defaults(),
 ) -> SessionAlignment:
     """The ``emodb`` backend: one session's tables from EmoDB's ``lablaut`` files in ``label_dir``."""
     require_folder(label_dir, "align.emodb_label_dir", "EmoDB's download/lablaut (default: <corpus.root>/lablaut)")

@@ -49,7 +49,7 @@ class AlignmentError(RuntimeError):
     """A user-fixable alignment problem; the message names the file/key and what to do."""
 
 
-def num_frames(duration_s: float, fbank: FbankOptions = FbankOptions()) -> int:
+def num_frames(duration_s: float, fbank: FbankOptions = FbankOptions.defaults()) -> int:
     """Feature frames of an utterance of ``duration_s`` at the feature sample rate (Kaldi snip_edges)."""
     return fbank.num_frames(int(round(duration_s * fbank.sample_rate)))
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +20,7 @@ from emocue.align.intervals import (
     MFA_FAILED, NO_TRANSCRIPT, OOV_ONLY, AlignmentError, index_textgrids, normalise_transcript,
 )
 from emocue.align.tables import SessionAlignment, build_session_tables, utterances_from_manifest
+from emocue.config import section_defaults
 from emocue.features import FbankOptions
 from emocue.identifiers import UnsafePathError, child_path
 
@@ -37,20 +38,27 @@ MFA_MODEL_SUFFIXES = {"acoustic": ".zip", "dictionary": ".dict"}
 class MfaConfig:
     """The ``align.mfa`` config section."""
 
-    mode: str = "align"  # align: pretrained model | train: train on the training sessions
-    acoustic_model: str = "english_us_arpa"  # model name or path of a .zip
-    dictionary: str = "english_us_arpa"  # dictionary name or path of a .dict
-    beam: int = 10
-    retry_beam: int = 40
-    extra_args: tuple[str, ...] = ()
-    models_dir: str | None = None  # an MFA root holding pretrained_models/ (for model names)
-    executable: str = "mfa"
+    mode: str  # align: pretrained model | train: train on the training sessions
+    acoustic_model: str  # model name or path of a .zip
+    dictionary: str  # dictionary name or path of a .dict
+    beam: int
+    retry_beam: int
+    extra_args: tuple[str, ...]
+    models_dir: str | None  # an MFA root holding pretrained_models/ (for model names)
+    executable: str = "mfa"  # not a config key: the tests point it at a stand-in
 
     @classmethod
     def from_config(cls, section: Mapping) -> "MfaConfig":
-        known = {name: section[name] for name in cls.__dataclass_fields__ if name in section}
-        known["extra_args"] = tuple(known.get("extra_args") or ())
+        """``section``: the ``align.mfa`` section; a key it lacks takes the schema's default."""
+        values = {**section_defaults("align", "mfa"), **section}
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        known["extra_args"] = tuple(known["extra_args"] or ())
         return cls(**known)
+
+    @classmethod
+    def defaults(cls, **overrides) -> "MfaConfig":
+        """The schema's ``align.mfa`` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config({}), **overrides)
 
 
 def default_models_dir() -> Path:
@@ -240,7 +248,7 @@ def align_with_mfa(
     on_bad_input: str = "fail",
     dictionary: str | Path | None = None,
     acoustic_model: str | Path | None = None,
-    fbank: FbankOptions = FbankOptions(),
+    fbank: FbankOptions = FbankOptions.defaults(),
 ) -> SessionAlignment:
     """The ``mfa`` backend (``mfa align``) for one session; files go to ``work_dir``.
 
@@ -263,8 +271,8 @@ def tables_from_mfa(
     staging: MfaStaging,
     output_dir: str | Path,
     on_bad_input: str = "fail",
-    fbank: FbankOptions = FbankOptions(),
-    config: MfaConfig = MfaConfig(),
+    fbank: FbankOptions = FbankOptions.defaults(),
+    config: MfaConfig = MfaConfig.defaults(),
 ) -> SessionAlignment:
     """Session tables from MFA's output folder: staged utterances without a TextGrid are ``MFA failed``,
     with the cause MFA's own outputs state (:func:`mfa_failure_causes`)."""

@@ -35,7 +35,7 @@ def align_session(
     :func:`emocue.align.mfa.train_mfa` (keys ``model``, ``dictionary``, ``staging``, ``aligned``) in
     train mode. ``align_config`` is the ``align`` section with its folders resolved (the workflow's
     ``align_source_dir``: ``textgrid_dir`` / ``emodb_label_dir``)."""
-    fbank = FbankOptions.from_config(features_config) if features_config else FbankOptions()
+    fbank = FbankOptions.from_config(features_config) if features_config else FbankOptions.defaults()
     manifest = pl.read_parquet(manifest_path)
     backend = align_config["backend"]
     if backend == "textgrid":

@@ -84,7 +84,7 @@ def oov_words(alignment: Alignment) -> list[str]:
 
 
 def interval_rows(
-    utt_id: str, alignment: Alignment, n_frames: int, fbank: FbankOptions = FbankOptions()
+    utt_id: str, alignment: Alignment, n_frames: int, fbank: FbankOptions = FbankOptions.defaults()
 ) -> dict[str, list]:
     """Column lists of one utterance's phone and word intervals (silences included)."""
     columns: dict[str, list] = {name: [] for name in INTERVAL_SCHEMA}
@@ -145,7 +145,7 @@ def build_session_tables(
     unaligned_before: Mapping[str, str] | None = None,
     known_oovs: Mapping[str, list[str]] | None = None,
     on_bad_input: str = "fail",
-    fbank: FbankOptions = FbankOptions(),
+    fbank: FbankOptions = FbankOptions.defaults(),
     read: Callable[[Path], Alignment] = read_textgrid,
     causes: Mapping[str, str] | None = None,
     fix: str = "Fix align.textgrid_dir (or the files)",
@@ -287,7 +287,7 @@ def align_from_textgrids(
     manifest: pl.DataFrame,
     textgrid_dir: str | Path,
     on_bad_input: str = "fail",
-    fbank: FbankOptions = FbankOptions(),
+    fbank: FbankOptions = FbankOptions.defaults(),
 ) -> SessionAlignment:
     """The ``textgrid`` backend: one session's tables from TextGrids found under ``textgrid_dir``."""
     require_folder(textgrid_dir, "align.textgrid_dir", "the TextGrids (<dir>/<session>/<utt_id>.TextGrid or "

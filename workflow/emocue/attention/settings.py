@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from emocue import stats
+from emocue.config import section_defaults
 from emocue.phones import CONSONANT, VOWEL
 
 # Per-frame class codes used by the vectorised statistics (silence/other/unaligned frames: 0).
@@ -18,12 +19,12 @@ GREATER = "greater"  # the paper's directional claim: vowels get more attention 
 
 @dataclass(frozen=True)
 class AttentionSettings:
-    n_shifts: int = 1000
-    n_bootstrap: int = 2000
-    alpha: float = 0.05
-    seed: int = 0
-    position_bins: int = 10
-    min_units: int = 6  # fewest utterances (phones) / tokens per emotion (words) for a test
+    n_shifts: int
+    n_bootstrap: int
+    alpha: float
+    seed: int
+    position_bins: int
+    min_units: int  # fewest utterances (phones) / tokens per emotion (words) for a test
 
     @classmethod
     def from_config(cls, section: dict) -> AttentionSettings:
@@ -35,6 +36,11 @@ class AttentionSettings:
             position_bins=int(section["position_bins"]),
             min_units=int(section["min_units"]),
         )
+
+    @classmethod
+    def defaults(cls, **overrides) -> AttentionSettings:
+        """The schema's `attention` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config(section_defaults("attention")), **overrides)
 
     def seed_for(self, *keys: str) -> int:
         """A reproducible seed per test and group (independent streams, same across runs)."""
