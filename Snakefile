@@ -1,6 +1,7 @@
 # emocue: interpreting attention-based speech emotion recognition (Jalal, Milner & Hain, 2020).
 # Run `snakemake --cores all` (demo corpus) or `snakemake --profile slurm` on a cluster.
-# Stage targets: corpus, features, align, train, score, sweep, fusion, table1, attention, report.
+# Stage targets: corpus, features, align, train, score, sweep, fusion, significance, table1, attention,
+# report.
 
 configfile: "config.yaml"
 
@@ -28,6 +29,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/hparam.smk"
 include: "workflow/rules/fusion.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/significance.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/table1.smk"
 include: "workflow/rules/attention.smk"
@@ -89,6 +91,11 @@ rule sweep:
 rule fusion:
     input:
         STAGE_TARGETS["fusion"],
+
+
+rule significance:
+    input:
+        STAGE_TARGETS["significance"],
 
 
 rule table1:

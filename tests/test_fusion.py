@@ -1,5 +1,5 @@
-"""Fusion arithmetic, validation-only selection and significance tests (synthetic prediction
-tables; ~10 s)."""
+"""Fusion arithmetic, validation-only selection, and the significance stage that compares the
+systems fusion wrote (synthetic prediction tables; ~10 s)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from emocue.fusion import (
     FusionOutputs,
     FusionSettings,
     RunInputs,
-    compare_systems,
+    RunResult,
     fuse,
     fuse_run,
     pair_posteriors,
@@ -24,6 +24,7 @@ from emocue.fusion import (
     select_fusion,
 )
 from emocue.scoring import EvaluationSettings
+from emocue.significance import RunPredictions, compare_run, compare_systems, run_significance
 from emocue.stats import mcnemar_exact, paired_bootstrap_difference
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
@@ -107,14 +108,14 @@ def test_left_out_utterances_fall_back_to_blstmatt_and_are_counted():
     fused = fuse(pair.blstmatt_logp, pair.csa_logp, 1.5)
     np.testing.assert_allclose(fused[~pair.kept], pair.blstmatt_logp[~pair.kept], atol=1e-12)
 
-    result = fuse_run(run, CLASSES, FusionSettings.defaults(context=30), EVALUATION)
+    result = fuse_run(run, CLASSES, FusionSettings.defaults(context=30))
     selection = result.selection.row(0, named=True)
     assert selection["n_test_fallback"] == 7 and selection["n_val_fallback"] == 7
     # Both fused systems predict every test utterance; 7 of each fall back to BLSTMATT.
     per_system = result.predictions.group_by("system", maintain_order=True).agg(
         pl.len(), pl.col("fallback").sum())
     assert per_system.rows() == [(layout.SYSCOMB, 150, 7), ("SYSComb-w0.4", 150, 7)]
-    csa_pairs = result.significance.filter(pl.col("system_b") == "CSA-C30")
+    csa_pairs = significance_of(run, result).filter(pl.col("system_b") == "CSA-C30")
     assert set(csa_pairs["n"]) == {150 - 7}
 
 
@@ -136,7 +137,7 @@ def test_weight_grid_is_inclusive():
 def test_selection_is_made_on_validation_only():
     run = synthetic_run(seed=3)
     settings = FusionSettings.defaults()
-    clean = fuse_run(run, CLASSES, settings, EVALUATION).selection
+    clean = fuse_run(run, CLASSES, settings).selection
 
     # Poison the test set so that other choices would look better on it: labels = what fusion at a
     # far-away weight with the *other* context decides (a perfect score for that choice), and the
@@ -159,7 +160,7 @@ def test_selection_is_made_on_validation_only():
                                      pl.Series("label", [CLASSES[i] for i in labels])))
     poisoned = RunInputs(run.fold, run.seed, run.blstmatt_val, poisoned_blstmatt, run.csa_val,
                          poisoned_csa)
-    result = fuse_run(poisoned, CLASSES, settings, EVALUATION)
+    result = fuse_run(poisoned, CLASSES, settings)
     assert result.selection.select("context", "weight").equals(clean.select("context", "weight"))
     # The poison works: selecting on the poisoned test set would choose differently.
     leaked = {c: pair_posteriors(poisoned_blstmatt, t, CLASSES, "test") for c, t in poisoned_csa.items()}
@@ -177,9 +178,19 @@ def test_selection_is_made_on_validation_only():
 
 def test_fixed_context_from_config_is_used():
     run = synthetic_run()
-    result = fuse_run(run, CLASSES, FusionSettings.defaults(context=60), EVALUATION)
+    result = fuse_run(run, CLASSES, FusionSettings.defaults(context=60))
     assert result.selection["context"][0] == 60
     assert result.selection["context_source"][0] == "config"
+
+
+def significance_of(run: RunInputs, result: RunResult) -> pl.DataFrame:
+    """The significance stage on one fused run: its test tables and fusion's rows."""
+    selection = result.selection.row(0, named=True)
+    context = selection["context"]
+    predictions = RunPredictions(run.fold, run.seed, context, selection["paper_weight"],
+                                 run.blstmatt_test, run.csa_test[context], result.predictions,
+                                 run.others_test)
+    return compare_run(predictions, CLASSES, EVALUATION)
 
 
 # ---- significance --------------------------------------------------------------------------------
@@ -240,19 +251,25 @@ def test_compare_systems_differences_match_the_point_scores():
 # ---- the stage outputs and Table 1 ---------------------------------------------------------------
 
 
-def test_run_fusion_writes_the_tables(tmp_path):
+def write_run(root, run: RunInputs) -> dict:
+    """``run``'s prediction tables as training run folders; the fusion rule's ``runs`` entry."""
+    folders = {"blstmatt": (run.blstmatt_val, run.blstmatt_test),
+               **{f"csa_C{c}": (run.csa_val[c], run.csa_test[c]) for c in run.csa_val}}
+    for name, (val, test) in folders.items():
+        (root / name).mkdir(parents=True)
+        val.write_parquet(root / name / layout.RUN_FILES["val_predictions"])
+        test.write_parquet(root / name / layout.RUN_FILES["predictions"])
+    return {"fold": run.fold, "seed": run.seed, "blstmatt_dir": root / "blstmatt",
+            "csa_dirs": {c: root / f"csa_C{c}" for c in run.csa_val}, "others": {}}
+
+
+def test_fusion_and_significance_stages_write_their_tables(tmp_path):
     runs = [synthetic_run(seed=seed) for seed in (1, 2)]
     outputs = FusionOutputs(**{name: tmp_path / f"{name}.out"
                                for name in FusionOutputs.__dataclass_fields__})
     assert set(FusionOutputs.__dataclass_fields__) == set(layout.FUSION_OUTPUTS)
-    selection = run_fusion(runs, CLASSES, FusionSettings.defaults(), EvaluationSettings(bootstrap=100), outputs)
+    selection = run_fusion(runs, CLASSES, FusionSettings.defaults(), outputs)
     assert selection.height == 2 and set(selection["context_source"]) == {"validation"}
-
-    significance = pl.read_parquet(outputs.significance)
-    assert significance.height == 2 * 5
-    assert significance["mcnemar_qvalue"].is_not_null().all()
-    summary = pl.read_parquet(outputs.significance_summary)
-    assert summary.height == 5 and summary["n_runs"].to_list() == [2] * 5
     curve = pl.read_parquet(outputs.weight_curve)
     assert curve.height == 2 * 2 * 41 and curve.filter("chosen").height == 2
     predictions = pl.read_parquet(outputs.predictions)
@@ -262,6 +279,25 @@ def test_run_fusion_writes_the_tables(tmp_path):
     assert set(paper["weight"]) == {0.4}
     chart = json.loads(outputs.weight_curve_chart.read_text())
     assert len(chart["layer"]) == 3
+
+    # The significance stage reads those files and the runs' test predictions.
+    params = [write_run(tmp_path / f"seed{run.seed}", run) for run in runs]
+    significance_files = {role: tmp_path / "significance" / path
+                          for role, path in layout.SIGNIFICANCE_OUTPUTS.items()}
+    pairs = run_significance(params, CLASSES, outputs.selection, outputs.predictions,
+                             EvaluationSettings(bootstrap=100), significance_files)
+    assert pairs.height == 2 * 5 and pairs["mcnemar_qvalue"].is_not_null().all()
+    assert pairs.equals(pl.read_parquet(significance_files["pairs"]))
+    summary = pl.read_parquet(significance_files["summary"])
+    assert summary.height == 5 and summary["n_runs"].to_list() == [2] * 5
+    # SYSComb is compared as fusion wrote it: its McNemar counts follow from the stored decisions.
+    for run in runs:
+        fused = predictions.filter((pl.col("seed") == run.seed) & (pl.col("system") == layout.SYSCOMB))
+        blstmatt = run.blstmatt_test.join(fused.select("utt_id", pl.col("pred").alias("fused")), on="utt_id")
+        row = pairs.filter((pl.col("seed") == run.seed) & (pl.col("system_a") == layout.SYSCOMB)
+                           & (pl.col("system_b") == layout.BLSTMATT)).row(0, named=True)
+        only_fused = ((blstmatt["fused"] == blstmatt["label"]) & (blstmatt["pred"] != blstmatt["label"])).sum()
+        assert row["mcnemar_only_a_correct"] == only_fused
 
 
 # ---- end to end on the tiny config (shares the session's tiny_run; its cost is the pipeline's) ---
@@ -301,12 +337,12 @@ def with_other(run: RunInputs, seed=7, signal=2.0) -> RunInputs:
 def test_a_further_system_is_fused_onto_syscomb_with_its_weight_from_validation():
     settings = FusionSettings.defaults(systems=("eGeMAPS-SVM",))
     run = with_other(synthetic_run(seed=3))
-    result = fuse_run(run, CLASSES, settings, EVALUATION)
+    result = fuse_run(run, CLASSES, settings)
     combined = result.predictions.filter(pl.col("system") == "SYSComb+eGeMAPS-SVM")
     assert combined.height == 150 and combined["weight"].n_unique() == 1
     weight = combined["weight"][0]
     assert weight > 0  # a strong extra system earns a weight on validation
-    pairs = result.significance.select("system_a", "system_b").rows()
+    pairs = significance_of(run, result).select("system_a", "system_b").rows()
     csa = pairs[0][0]
     assert pairs[-6:] == [("eGeMAPS-SVM", "BLSTMATT"), ("eGeMAPS-SVM", csa), ("eGeMAPS-SVM", "SYSComb"),
                           ("SYSComb+eGeMAPS-SVM", "BLSTMATT"), ("SYSComb+eGeMAPS-SVM", "SYSComb"),
@@ -317,7 +353,7 @@ def test_a_further_system_is_fused_onto_syscomb_with_its_weight_from_validation(
         pl.col(f"logp_{name}").shuffle(seed=1) for name in CLASSES)
     poisoned = RunInputs(run.fold, run.seed, run.blstmatt_val, run.blstmatt_test, run.csa_val,
                          run.csa_test, run.others_val, {"eGeMAPS-SVM": scrambled})
-    again = fuse_run(poisoned, CLASSES, settings, EVALUATION).predictions
+    again = fuse_run(poisoned, CLASSES, settings).predictions
     assert again.filter(pl.col("system") == "SYSComb+eGeMAPS-SVM")["weight"][0] == weight
 
 
@@ -334,11 +370,11 @@ def test_fusion_systems_plan_scoring_and_name_unknown_systems(tmp_path):
 
 
 def test_a_baseline_not_in_fusion_systems_is_compared_but_not_fused():
-    result = fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings.defaults(), EVALUATION)
+    run = with_other(synthetic_run(seed=4))
+    result = fuse_run(run, CLASSES, FusionSettings.defaults())
     assert set(result.predictions["system"]) == {"SYSComb", "SYSComb-w0.4"}
-    baseline_pairs = result.significance.filter(pl.col("system_a") == "eGeMAPS-SVM")
+    baseline_pairs = significance_of(run, result).filter(pl.col("system_a") == "eGeMAPS-SVM")
     assert baseline_pairs["system_b"].to_list()[::2] == ["BLSTMATT", "SYSComb"]
     assert baseline_pairs["utterances"].to_list() == ["all_test", "csa_kept", "all_test"]
     with pytest.raises(ValueError, match=r"fusion.systems \['eGeMAPS-LR'\] have no predictions"):
-        fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings.defaults(systems=("eGeMAPS-LR",)),
-                 EVALUATION)
+        fuse_run(with_other(synthetic_run(seed=4)), CLASSES, FusionSettings.defaults(systems=("eGeMAPS-LR",)))

@@ -200,6 +200,8 @@ def make_results(
             ("SYSComb", f"CSA-C{contexts[0]}"),
         ]
         sig = [(fold, seed, a, b) for fold, seed in runs for a, b in pairs]
+        significance_path = results / layout.SIGNIFICANCE_OUTPUTS["pairs"]
+        significance_path.parent.mkdir(parents=True, exist_ok=True)
         m = len(sig)
         pl.DataFrame(
             {
@@ -213,7 +215,7 @@ def make_results(
                 **with_ci("ua_diff", rng.normal(0.01, 0.02, m)),
                 "mcnemar_pvalue": rng.uniform(0, 1, m),
             }
-        ).write_parquet(results / "fusion" / "significance.parquet")
+        ).write_parquet(significance_path)
         systems = layout.paper_systems(contexts, config["fusion"]["paper_weight"])
         write_table1(results, systems, contexts, len(runs), rng)
         for system in systems:

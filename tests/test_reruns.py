@@ -211,7 +211,7 @@ def test_changing_a_csa_hyper_parameter_plans_only_csa_jobs_and_downstream(finis
     # Downstream of CSA: the sweep table, fusion, the charts (they draw CSA's chunk posteriors) and
     # the report; not the BLSTMATT attention statistics.
     assert {rule for rule in rules(planned) if rule.startswith("attention")} == {"attention_plots"}
-    assert {"sweep_table", "fuse_systems", "build_report"} <= rules(planned)
+    assert {"sweep_table", "fuse_systems", "compare_systems", "build_report"} <= rules(planned)
     assert {job for job in all_jobs if job[0] == "train_csa"} <= planned
 
 
@@ -221,14 +221,16 @@ def test_changing_a_blstmatt_hyper_parameter_leaves_csa_alone(finished):
     assert not rules(planned) & (PER_SESSION_RULES | {"train_csa", "sweep_table"})
 
 
-SCORING_RULES = {"score_system", "sweep_table", "fuse_systems", "build_table1", "build_report"}
+SCORING_RULES = {"score_system", "sweep_table", "compare_systems", "build_table1", "build_report"}
 
 
 def test_changing_scoring_settings_plans_no_training(finished, all_jobs):
     # Issue 12.3: bootstrap resamples (like every `evaluation` key) only change how predictions are
     # scored; before, `train.bootstrap` was a training param and reran every training job.
     planned = finished.planned_after_config_change("evaluation", "bootstrap", 100)
-    assert not rules(planned) & (TRAIN_RULES | PER_SESSION_RULES | {"attention_stats"})
+    # Fusion's choices use validation alone, so it (and the charts that show its choice) stays.
+    assert not rules(planned) & (TRAIN_RULES | PER_SESSION_RULES | {"attention_stats", "fuse_systems",
+                                                                     "attention_plots"})
     assert SCORING_RULES <= rules(planned)
     assert {job for job in all_jobs if job[0] == "score_system"} <= planned
 

@@ -1,4 +1,4 @@
-"""System combination (the paper's SYSComb) and the significance of system differences.
+"""System combination (the paper's SYSComb).
 
 Fusion (paper §4, "CSA posteriors scaled by 0.4 and multiplied"): per test utterance
 
@@ -17,13 +17,10 @@ further system of ``fusion.systems`` (e.g. the eGeMAPS baseline) is then fused o
 same way, log p = log p_SYSComb + w' · log p_other, w' on the same grid chosen on validation
 (:func:`select_other_weight`), giving ``SYSComb+<system>``.
 
-Significance, per (fold, seed), for each pair of systems on the utterances both scored: the WA and
-UA differences with 95 % paired-bootstrap CIs and McNemar's exact test on correct/incorrect
-decisions (see :mod:`emocue.stats`); McNemar p-values get Benjamini–Hochberg q-values within the run.
-Resamples and confidence come from the ``evaluation`` section (as for every CI).
-
-The fused test predictions (SYSComb at the selected weight and ``SYSComb-w<paper_weight>``) go to
-the score stage like every other system's; Table 1 is built by :mod:`emocue.table1`.
+The fused test predictions (SYSComb at the selected weight, ``SYSComb-w<paper_weight>`` and each
+``SYSComb+<system>``) go to the score stage like every other system's, and to the significance
+stage (:mod:`emocue.significance`); Table 1 is built by :mod:`emocue.table1`. Nothing here reads
+the ``evaluation`` section: fusion's choices use validation alone, so scoring settings never rerun it.
 """
 
 from __future__ import annotations
@@ -37,10 +34,9 @@ import numpy as np
 import polars as pl
 from scipy.special import logsumexp
 
-from emocue import layout, metrics
+from emocue import layout
 from emocue.config import section_defaults
 from emocue.scoring import (
-    EvaluationSettings,
     PredictionsError,
     label_indices,
     logp_columns,
@@ -48,7 +44,6 @@ from emocue.scoring import (
     prediction_frame,
     read_predictions,
 )
-from emocue.stats import benjamini_hochberg, mcnemar_exact, paired_bootstrap_difference
 
 log = logging.getLogger(__name__)
 
@@ -203,41 +198,6 @@ def select_fusion(validation: dict[int, PairedPosteriors], settings: FusionSetti
     return selection, curve
 
 
-# ---- significance ------------------------------------------------------------------------------
-
-
-def _resampled_score(labels: np.ndarray, preds: np.ndarray, n_classes: int, indices: np.ndarray,
-                     metric: str) -> np.ndarray:
-    """WA or UA on each resample: ``indices`` (R, n) -> (R,)."""
-    confusions = metrics.batched_confusions(labels, preds, n_classes, indices)  # (R, K, K)
-    return metrics.SUMMARY_METRICS[metric](confusions)
-
-
-def compare_systems(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray,
-                    n_classes: int, evaluation: EvaluationSettings) -> dict:
-    """WA/UA differences (A − B) with paired-bootstrap CIs, and McNemar's exact test."""
-    row = {"n": int(labels.size)}
-    for name in ("wa", "ua"):
-        def difference(indices: np.ndarray, name: str = name) -> np.ndarray:
-            return (_resampled_score(labels, preds_a, n_classes, indices, name)
-                    - _resampled_score(labels, preds_b, n_classes, indices, name))
-
-        row[f"{name}_a"] = point_score(labels, preds_a, n_classes, name)
-        row[f"{name}_b"] = point_score(labels, preds_b, n_classes, name)
-        # Same seed for WA and UA: both differences come from the same resamples.
-        result = paired_bootstrap_difference(difference, labels.size, evaluation.bootstrap,
-                                             evaluation.seed, evaluation.confidence,
-                                             name=f"paired_bootstrap_{name}_difference")
-        row[f"{name}_diff"] = result.statistic
-        row[f"{name}_diff_ci_low"], row[f"{name}_diff_ci_high"] = result.ci_low, result.ci_high
-        row[f"{name}_diff_pvalue"] = result.pvalue
-    mcnemar = mcnemar_exact(preds_a == labels, preds_b == labels)
-    row["mcnemar_only_a_correct"] = int(mcnemar.statistic)
-    row["mcnemar_only_b_correct"] = int(((preds_a != labels) & (preds_b == labels)).sum())
-    row["mcnemar_pvalue"] = mcnemar.pvalue
-    return row
-
-
 # ---- one (fold, seed) run ----------------------------------------------------------------------
 
 
@@ -271,12 +231,10 @@ def select_other_weight(fused: np.ndarray, other: np.ndarray, labels: np.ndarray
 class RunResult:
     selection: pl.DataFrame
     weight_curve: pl.DataFrame
-    significance: pl.DataFrame
     predictions: pl.DataFrame
 
 
-def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings,
-             evaluation: EvaluationSettings) -> RunResult:
+def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) -> RunResult:
     n_classes = len(classes)
     source = f"{inputs.fold} seed {inputs.seed}"
     validation = {
@@ -311,7 +269,6 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings,
                    for name, table in inputs.others_test.items()}
     systems = scored_systems(test, selection, settings, others_test,
                              {name: weight for name, (weight, _) in other_weights.items()})
-    significance_table = compare_pairs(systems, test, inputs, n_classes, evaluation)
     kept = test.kept
     predictions = pl.concat([
         prediction_frame(test.utt_ids, test.labels, system.logp, classes).select(
@@ -332,7 +289,7 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings,
                                pl.lit(inputs.seed, pl.Int32).alias("seed"))
     return RunResult(_int32(selection_row),
                      curve.select("fold", "seed", pl.exclude("fold", "seed")),
-                     _int32(significance_table), _int32(predictions))
+                     _int32(predictions))
 
 
 @dataclass(frozen=True)
@@ -378,44 +335,7 @@ def scored_systems(test: PairedPosteriors, selection: Selection, settings: Fusio
     return systems
 
 
-def system_pairs(systems: list[ScoredSystem]) -> list[tuple[ScoredSystem, ScoredSystem]]:
-    """(CSA, BLSTMATT); each SYSComb against BLSTMATT and CSA; each other system (baseline)
-    against BLSTMATT, CSA and SYSComb; each SYSComb+<other> against BLSTMATT, SYSComb and the
-    other system."""
-    by_role = {system.role: system for system in systems[:4]}
-    blstmatt, csa, syscomb = by_role["blstmatt"], by_role["selected_csa"], by_role["fusion_selected"]
-    pairs = [(csa, blstmatt)]
-    pairs += [(by_role[role], single) for role in ("fusion_selected", "fusion_paper_weight")
-              for single in (blstmatt, csa)]
-    others = {system.name: system for system in systems if system.role == "other"}
-    for system in systems[4:]:
-        if system.role == "other":
-            pairs += [(system, blstmatt), (system, csa), (system, syscomb)]
-        else:
-            other = others[system.name.removeprefix(layout.SYSCOMB_WITH_PREFIX)]
-            pairs += [(system, blstmatt), (system, syscomb), (system, other)]
-    return pairs
-
-
-def compare_pairs(systems: list[ScoredSystem], test: PairedPosteriors, inputs: RunInputs,
-                  n_classes: int, evaluation: EvaluationSettings) -> pl.DataFrame:
-    """Significance of every pair of :func:`system_pairs`, each on the utterances both decided;
-    McNemar q-values (Benjamini–Hochberg) within the run."""
-    rows = []
-    for system_a, system_b in system_pairs(systems):
-        scored = system_a.kept & system_b.kept
-        with_csa = "selected_csa" in (system_a.role, system_b.role)
-        row = {"fold": inputs.fold, "seed": inputs.seed, "system_a": system_a.name,
-               "system_b": system_b.name, "utterances": "csa_kept" if with_csa else "all_test"}
-        row.update(compare_systems(test.labels[scored], system_a.decisions[scored],
-                                   system_b.decisions[scored], n_classes, evaluation))
-        rows.append(row)
-    qvalues = benjamini_hochberg(np.array([row["mcnemar_pvalue"] for row in rows]))
-    return pl.DataFrame(rows).with_columns(pl.Series("mcnemar_qvalue", qvalues))
-
-
-INT32_COLUMNS = ("seed", "context", "n", "n_val", "n_val_fallback", "n_test",
-                 "n_test_fallback", "mcnemar_only_a_correct", "mcnemar_only_b_correct")
+INT32_COLUMNS = ("seed", "context", "n_val", "n_val_fallback", "n_test", "n_test_fallback")
 
 
 def _int32(table: pl.DataFrame) -> pl.DataFrame:
@@ -423,24 +343,7 @@ def _int32(table: pl.DataFrame) -> pl.DataFrame:
     return table.cast({name: pl.Int32 for name in INT32_COLUMNS if name in table.columns})
 
 
-# ---- summaries ---------------------------------------------------------------------------------
-def summarise_significance(significance: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
-    """Across runs (folds × seeds), per system pair: mean and SD of the differences, and in how
-    many runs McNemar's p fell below ``alpha``."""
-    aggregations = [pl.len().cast(pl.Int32).alias("n_runs")]
-    for name in ("wa_diff", "ua_diff"):
-        aggregations += [pl.col(name).mean().alias(f"{name}_mean"),
-                         pl.col(name).std(ddof=1).alias(f"{name}_sd")]
-    aggregations.append((pl.col("mcnemar_pvalue") < alpha).sum().cast(pl.Int32)
-                        .alias("n_runs_mcnemar_significant"))
-    # CSA's name depends on the context selected per run, so group on the pair's position (every
-    # run lists the same pairs in the same order) and list the names seen, e.g. "CSA-C30/CSA-C60".
-    names = [pl.col(side).unique(maintain_order=True).str.join("/") for side in ("system_a", "system_b")]
-    return (significance.with_columns(pl.int_range(pl.len()).over("fold", "seed").alias("pair"))
-            .group_by("pair").agg(*names, pl.col("utterances").first(), *aggregations)
-            .sort("pair").drop("pair"))
-
-
+# ---- the weight curve --------------------------------------------------------------------------
 def weight_curve_chart(curve: pl.DataFrame, settings: FusionSettings):
     """Validation WA / UA against the fusion weight, one line per context (and run); the rules mark
     the selected weight(s) (solid) and the paper's (dashed)."""
@@ -478,14 +381,12 @@ class FusionOutputs:
     weight_curve: Path
     weight_curve_chart: Path
     predictions: Path
-    significance: Path
-    significance_summary: Path
 
 
 def run_fusion(runs: list[RunInputs], classes: list[str], settings: FusionSettings,
-               evaluation: EvaluationSettings, outputs: FusionOutputs) -> pl.DataFrame:
+               outputs: FusionOutputs) -> pl.DataFrame:
     """Fuse every (fold, seed) and write the stage's tables; returns the selection table."""
-    results = [fuse_run(run, classes, settings, evaluation) for run in runs]
+    results = [fuse_run(run, classes, settings) for run in runs]
 
     def stacked(field: Callable[[RunResult], pl.DataFrame]) -> pl.DataFrame:
         return pl.concat([field(result) for result in results], how="vertical_relaxed")
@@ -493,10 +394,8 @@ def run_fusion(runs: list[RunInputs], classes: list[str], settings: FusionSettin
     tables = {
         outputs.selection: stacked(lambda r: r.selection),
         outputs.weight_curve: stacked(lambda r: r.weight_curve),
-        outputs.significance: stacked(lambda r: r.significance),
         outputs.predictions: stacked(lambda r: r.predictions),
     }
-    tables[outputs.significance_summary] = summarise_significance(tables[outputs.significance])
     for path, table in tables.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         table.write_parquet(path)

@@ -171,9 +171,12 @@ FUSION_OUTPUTS = {
     "selection": "fusion/selection.parquet",
     "weight_curve": "fusion/weight_curve.parquet",
     "weight_curve_chart": "fusion/weight_curve.vl.json",
-    "predictions": "fusion/predictions.parquet",  # SYSComb and SYSComb-w<paper weight>, test
-    "significance": "fusion/significance.parquet",
-    "significance_summary": "fusion/significance_summary.parquet",
+    "predictions": "fusion/predictions.parquet",  # SYSComb, SYSComb-w<paper weight>, SYSComb+<system>, test
+}
+
+SIGNIFICANCE_OUTPUTS = {
+    "pairs": "significance/pairs.parquet",  # per (fold, seed) and system pair
+    "summary": "significance/summary.parquet",  # per system pair, across runs
 }
 
 TABLE1_OUTPUTS = {
@@ -198,7 +201,8 @@ def score_outputs(system: str, root: str = RESULTS) -> dict[str, str]:
 
 
 def stage_outputs(outputs: dict[str, str], root: str = RESULTS) -> dict[str, str]:
-    """A stage's output table (SWEEP_OUTPUTS, FUSION_OUTPUTS, TABLE1_OUTPUTS) under ``root``."""
+    """A stage's output tables (SWEEP_OUTPUTS, FUSION_OUTPUTS, SIGNIFICANCE_OUTPUTS, TABLE1_OUTPUTS)
+    under ``root``."""
     return {name: _join(root, path) for name, path in outputs.items()}
 
 

@@ -1,7 +1,8 @@
 # fusion: BLSTMATT + CSA log-linear fusion (SYSComb) per fold and seed, with the CSA context and the
-# weight chosen on validation, then each system of fusion.systems (a baseline) fused onto SYSComb,
-# and the significance of every system pair (baselines against BLSTMATT, CSA and SYSComb too). Its test predictions (SYSComb, SYSComb-w<paper
-# weight>, SYSComb+<system>) are scored by the score stage like every other system's.
+# weight chosen on validation, then each system of fusion.systems (a baseline) fused onto SYSComb.
+# Its test predictions (SYSComb, SYSComb-w<paper weight>, SYSComb+<system>) are scored by the score
+# stage like every other system's and compared by the significance stage. It reads no `evaluation`
+# key, so scoring settings never rerun it.
 
 # Per fold and seed: the BLSTMATT run and every CSA context run that fusion combines.
 FUSION_RUNS = [
@@ -34,7 +35,6 @@ rule fuse_systems:
         runs=FUSION_RUNS,
         classes=CLASSES,
         settings=config["fusion"],
-        evaluation=config["evaluation"],
     threads: 1
     conda:
         "../../envs/stats.yaml"

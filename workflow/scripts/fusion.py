@@ -1,8 +1,7 @@
-"""Rule fuse_systems: SYSComb per fold and seed and the significance of system pairs."""
+"""Rule fuse_systems: SYSComb per fold and seed, context and weights chosen on validation."""
 
 from emocue.fusion import FusionOutputs, FusionSettings, load_run_inputs, run_fusion
 from emocue.logs import setup_rule_logging
-from emocue.scoring import EvaluationSettings
 
 setup_rule_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 classes = list(snakemake.params.classes)  # noqa: F821
@@ -13,5 +12,4 @@ runs = [
 ]
 outputs = FusionOutputs(**{name: snakemake.output[name]  # noqa: F821
                            for name in FusionOutputs.__dataclass_fields__})
-run_fusion(runs, classes, FusionSettings.from_config(dict(snakemake.params.settings)),  # noqa: F821
-           EvaluationSettings.from_config(dict(snakemake.params.evaluation)), outputs)  # noqa: F821
+run_fusion(runs, classes, FusionSettings.from_config(dict(snakemake.params.settings)), outputs)  # noqa: F821

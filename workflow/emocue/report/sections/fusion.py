@@ -10,14 +10,13 @@ from emocue.report.blocks import SectionSpec, chart_block, fmt_pvalue, table_fro
 from emocue.report.inputs import Inputs
 from emocue.report.sections.models import metric_label
 
-FUSION = {
-    name: layout.FUSION_OUTPUTS[name]
-    for name in ("selection", "weight_curve", "significance", "significance_summary")
-}
+FUSION = {name: layout.FUSION_OUTPUTS[name] for name in ("selection", "weight_curve")}
+SIGNIFICANCE = layout.SIGNIFICANCE_OUTPUTS
 
 
 def files(config: dict) -> dict[str, list[str]]:
-    return {f"fusion_{name}": [path] for name, path in FUSION.items()}
+    return {**{f"fusion_{name}": [path] for name, path in FUSION.items()},
+            **{f"significance_{name}": [path] for name, path in SIGNIFICANCE.items()}}
 
 
 
@@ -102,8 +101,8 @@ def _fusion_weight_blocks(inputs: Inputs, config: dict) -> list:
 
 def _significance_blocks(inputs: Inputs, config: dict) -> list:
     runs = inputs.table(
-        FUSION["significance"],
-        "fusion",
+        SIGNIFICANCE["pairs"],
+        "significance",
         ["system_a", "system_b", "wa_diff", "ua_diff", "mcnemar_pvalue"],
     )
     rows = []
@@ -129,8 +128,8 @@ def _significance_blocks(inputs: Inputs, config: dict) -> list:
             "McNemar's exact test on correct/incorrect decisions.",
         )
     ]
-    if inputs.exists(FUSION["significance_summary"]):
-        summary = inputs.table(FUSION["significance_summary"], "fusion")
+    if inputs.exists(SIGNIFICANCE["summary"]):
+        summary = inputs.table(SIGNIFICANCE["summary"], "significance")
         if summary.height and summary["n_runs"].max() > 1:
             blocks.append(table_from_frame(summary, "Across folds and seeds"))
     return blocks
