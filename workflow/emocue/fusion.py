@@ -264,18 +264,18 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) ->
     # Test data is read only from here on.
     test = pair_posteriors(inputs.blstmatt_test, inputs.csa_test[selection.context], classes,
                            f"test, C={selection.context}, {source}")
-    others_test = {name: pair_posteriors(inputs.blstmatt_test, table, classes,
+    others_test = {name: pair_posteriors(inputs.blstmatt_test, inputs.others_test[name], classes,
                                          f"test, {name}, {source}", other=name).csa_logp
-                   for name, table in inputs.others_test.items()}
-    systems = scored_systems(test, selection, settings, others_test,
-                             {name: weight for name, (weight, _) in other_weights.items()})
+                   for name in other_weights}
+    systems = fused_systems(test, selection, settings, others_test,
+                            {name: weight for name, (weight, _) in other_weights.items()})
     kept = test.kept
     predictions = pl.concat([
         prediction_frame(test.utt_ids, test.labels, system.logp, classes).select(
             pl.lit(system.name).alias("system"), pl.lit(inputs.fold).alias("fold"),
             pl.lit(inputs.seed).alias("seed"), pl.lit(system.context).alias("context"),
             pl.lit(system.weight).alias("weight"), pl.all(), pl.Series("fallback", ~kept))
-        for system in systems if system.weight is not None])
+        for system in systems])
     selection_row = pl.DataFrame([{
         "fold": inputs.fold, "seed": inputs.seed, "context": selection.context,
         "context_source": selection.context_source, "weight": selection.weight,
@@ -294,6 +294,8 @@ def fuse_run(inputs: RunInputs, classes: list[str], settings: FusionSettings) ->
 
 @dataclass(frozen=True)
 class ScoredSystem:
+    """One system's test log-posteriors: a fused one (made here) or one the significance stage read."""
+
     name: str
     role: str  # blstmatt | selected_csa | fusion_selected | fusion_paper_weight | other | fusion_other
     logp: np.ndarray  # (N, K) on all test utterances; NaN rows where the system has no decision
@@ -309,30 +311,21 @@ class ScoredSystem:
         return np.where(self.kept, np.nan_to_num(self.logp, nan=-np.inf).argmax(axis=1), -1)
 
 
-def scored_systems(test: PairedPosteriors, selection: Selection, settings: FusionSettings,
-                   others: dict[str, np.ndarray] | None = None,
-                   other_weights: dict[str, float] | None = None) -> list[ScoredSystem]:
-    """The systems compared on the test set: BLSTMATT, the selected CSA, SYSComb at the selected
-    and at the paper's weight, then each other system (a baseline) and, for those fused onto
-    SYSComb (``other_weights``: fusion.systems), SYSComb+<it>."""
+def fused_systems(test: PairedPosteriors, selection: Selection, settings: FusionSettings,
+                  others: dict[str, np.ndarray], other_weights: dict[str, float]) -> list[ScoredSystem]:
+    """The fused test systems: SYSComb at the selected and at the paper's weight, then
+    SYSComb+<system> for each of fusion.systems (``others``: its test log-posteriors,
+    ``other_weights``: its weight chosen on validation)."""
     context = selection.context
     syscomb = fuse(test.blstmatt_logp, test.csa_logp, selection.weight)
-    systems = [
-        ScoredSystem(layout.BLSTMATT, "blstmatt", test.blstmatt_logp),
-        ScoredSystem(layout.csa_system(context), "selected_csa", test.csa_logp, context),
+    return [
         ScoredSystem(layout.SYSCOMB, "fusion_selected", syscomb, context, selection.weight),
         ScoredSystem(layout.syscomb_weight_system(settings.paper_weight), "fusion_paper_weight",
                      fuse(test.blstmatt_logp, test.csa_logp, settings.paper_weight), context,
                      settings.paper_weight),
+        *(ScoredSystem(layout.syscomb_with(name), "fusion_other", fuse(syscomb, logp, other_weights[name]),
+                       context, other_weights[name]) for name, logp in others.items()),
     ]
-    other_weights = other_weights or {}
-    for name, logp in (others or {}).items():
-        systems.append(ScoredSystem(name, "other", logp))
-        if name in other_weights:
-            systems.append(ScoredSystem(layout.syscomb_with(name), "fusion_other",
-                                        fuse(syscomb, logp, other_weights[name]), context,
-                                        other_weights[name]))
-    return systems
 
 
 INT32_COLUMNS = ("seed", "context", "n_val", "n_val_fallback", "n_test", "n_test_fallback")
