@@ -18,7 +18,10 @@ The corpus is the EmoDB snapshot (README, "Corpora"), exported to a folder outsi
     .venv/bin/python benchmarks/real_speech.py --emodb /tmp/emodb/download --cores 2
 
 ``--presets strong`` runs one of them; ``--target`` chooses what Snakemake builds (default
-``table1 report``; ``all`` adds nothing the table needs).
+``table1 report``; ``all`` adds nothing the table needs); ``--overlay FILE`` lays a config file over
+both presets (e.g. fewer CSA contexts when the machine's time is short; docs/benchmarks.md says
+which were used). A run that was stopped resumes: finished jobs are kept, a training job that was
+killed resumes from its last epoch checkpoint (``--rerun-incomplete``).
 """
 
 from __future__ import annotations
@@ -43,14 +46,16 @@ PRESETS = {
 }
 
 
-def run_preset(name: str, emodb: Path, workdir: Path, cores: int, targets: list[str]) -> float:
+def run_preset(name: str, emodb: Path, workdir: Path, cores: int, targets: list[str],
+               overlays: list[Path]) -> float:
     """Run Snakemake for one preset; returns the wall time in seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
-    overlay = workdir / "corpus_root.yaml"  # where this machine keeps the corpus
-    overlay.write_text(yaml.safe_dump({"corpus": {"root": str(emodb)}}))
-    configfiles = [str(REPO / path) for path in PRESETS[name]] + [str(overlay)]
+    corpus_root = workdir / "corpus_root.yaml"  # where this machine keeps the corpus
+    corpus_root.write_text(yaml.safe_dump({"corpus": {"root": str(emodb)}}))
+    configfiles = [str(REPO / path) for path in PRESETS[name]] + [str(corpus_root)]
+    configfiles += [str(path.resolve()) for path in overlays]
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--cores", str(cores), *targets, "--configfile", *configfiles]
+               "--cores", str(cores), "--rerun-incomplete", *targets, "--configfile", *configfiles]
     print("$", " ".join(command), flush=True)
     started = time.perf_counter()
     subprocess.run(command, check=True)
@@ -71,10 +76,13 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS))
     parser.add_argument("--target", nargs="+", default=["table1", "report"])
+    parser.add_argument("--overlay", type=Path, action="append", default=[],
+                        help="a config file laid over both presets (repeatable)")
     args = parser.parse_args()
     if not (args.emodb / "wav").is_dir():
         parser.error(f"--emodb {args.emodb}: no wav/ folder; export the release's download/ folder first")
-    times = {name: run_preset(name, args.emodb.resolve(), args.workdir / name, args.cores, args.target)
+    times = {name: run_preset(name, args.emodb.resolve(), args.workdir / name, args.cores, args.target,
+                              args.overlay)
              for name in args.presets}
     for name in args.presets:  # Table 1 as the workflow renders it (emocue.table1), one per preset
         print(f"\n### {name}\n")
