@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     table = decisions(args.folds, args.utterances, args.seeds, args.chunks)
-    settings = EvaluationSettings(bootstrap=args.bootstrap)
+    settings = EvaluationSettings.defaults(bootstrap=args.bootstrap)
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -54,6 +54,7 @@ def test_settings_defaults_are_the_schema_defaults(monkeypatch):
     the default of the dataclass (config.schema.yaml is their one place), nested sections too."""
     from emocue import config as config_module
     from emocue.augment import SpecAugmentSettings
+    from emocue.scoring import EvaluationSettings
     from emocue.split import SplitSettings
 
     assert section_defaults("augment") == {"speed_factors": [], "spec_augment": {
@@ -62,10 +63,13 @@ def test_settings_defaults_are_the_schema_defaults(monkeypatch):
     schema["properties"]["split"]["properties"]["validation_fraction"]["default"] = 0.25
     spec_augment = schema["properties"]["augment"]["properties"]["spec_augment"]["properties"]
     spec_augment["time_masks"]["default"] = 3
+    schema["properties"]["evaluation"]["properties"]["bootstrap"]["default"] = 123
     monkeypatch.setattr(config_module, "load_schema", lambda: schema)
     assert SplitSettings.defaults().validation_fraction == 0.25
     assert SplitSettings.defaults(scheme="loso").scheme == "loso"
     assert SpecAugmentSettings.defaults().time_masks == 3
+    assert EvaluationSettings.defaults().bootstrap == 123
+    assert EvaluationSettings.defaults(seed=4).seed == 4
 
 
 SCHEMA_ERRORS = {

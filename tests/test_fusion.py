@@ -28,7 +28,7 @@ from emocue.significance import RunPredictions, compare_run, compare_systems, ru
 from emocue.stats import mcnemar_exact, paired_bootstrap_difference
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
-EVALUATION = EvaluationSettings(bootstrap=50)
+EVALUATION = EvaluationSettings.defaults(bootstrap=50)
 
 
 def prediction_table(utt_ids, labels, logits) -> pl.DataFrame:
@@ -230,7 +230,7 @@ def test_compare_identical_systems_has_no_difference():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 80)
     preds = np.where(rng.random(80) < 0.6, labels, rng.integers(0, 4, 80))
-    row = compare_systems(labels, preds, preds, 4, EvaluationSettings(bootstrap=200))
+    row = compare_systems(labels, preds, preds, 4, EvaluationSettings.defaults(bootstrap=200))
     assert row["wa_diff"] == row["ua_diff"] == 0.0
     assert row["wa_diff_ci_low"] == row["wa_diff_ci_high"] == 0.0
     assert row["mcnemar_pvalue"] == 1.0 and row["mcnemar_only_a_correct"] == 0
@@ -241,7 +241,7 @@ def test_compare_systems_differences_match_the_point_scores():
     labels = rng.integers(0, 4, 300)
     good = np.where(rng.random(300) < 0.8, labels, rng.integers(0, 4, 300))
     bad = np.where(rng.random(300) < 0.3, labels, rng.integers(0, 4, 300))
-    row = compare_systems(labels, good, bad, 4, EvaluationSettings(bootstrap=500))
+    row = compare_systems(labels, good, bad, 4, EvaluationSettings.defaults(bootstrap=500))
     assert row["wa_diff"] == pytest.approx(row["wa_a"] - row["wa_b"])
     assert row["wa_diff"] == pytest.approx(np.mean(good == labels) - np.mean(bad == labels))
     assert row["wa_diff_ci_low"] > 0 and row["ua_diff_ci_low"] > 0
@@ -285,7 +285,7 @@ def test_fusion_and_significance_stages_write_their_tables(tmp_path):
     significance_files = {role: tmp_path / "significance" / path
                           for role, path in layout.SIGNIFICANCE_OUTPUTS.items()}
     pairs = run_significance(params, CLASSES, outputs.selection, outputs.predictions,
-                             EvaluationSettings(bootstrap=100), significance_files)
+                             EvaluationSettings.defaults(bootstrap=100), significance_files)
     assert pairs.height == 2 * 5 and pairs["mcnemar_qvalue"].is_not_null().all()
     assert pairs.equals(pl.read_parquet(significance_files["pairs"]))
     summary = pl.read_parquet(significance_files["summary"])

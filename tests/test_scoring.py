@@ -20,7 +20,7 @@ from emocue.scoring import (
 from emocue.stats import bootstrap_distribution
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
-SETTINGS = EvaluationSettings(bootstrap=300, seed=3)
+SETTINGS = EvaluationSettings.defaults(bootstrap=300, seed=3)
 
 
 def decisions(labels, preds, fold="Session5", seed=1, level="utterance", utt_ids=None):
@@ -58,14 +58,14 @@ def test_cis_cover_the_estimate_are_seeded_and_basic_mirrors_percentile():
         assert first[f"{name}_ci_low"] < first[name] < first[f"{name}_ci_high"]
         assert first[f"{name}_ci_high"] - first[f"{name}_ci_low"] < 0.2
     assert first == score_system(table, CLASSES, "X", SETTINGS).runs.row(0, named=True)
-    other_seed = score_system(table, CLASSES, "X", EvaluationSettings(bootstrap=300, seed=4))
+    other_seed = score_system(table, CLASSES, "X", EvaluationSettings.defaults(bootstrap=300, seed=4))
     assert other_seed.runs["wa_ci_low"][0] != first["wa_ci_low"]
-    basic = score_system(table, CLASSES, "X", EvaluationSettings(bootstrap=300, seed=3, ci="basic"))
+    basic = score_system(table, CLASSES, "X", EvaluationSettings.defaults(bootstrap=300, seed=3, ci="basic"))
     row = basic.runs.row(0, named=True)
     assert row["wa_ci_low"] == pytest.approx(2 * first["wa"] - first["wa_ci_high"])
     assert row["wa_ci_high"] == pytest.approx(2 * first["wa"] - first["wa_ci_low"])
     with pytest.raises(ValueError, match="evaluation.ci"):
-        EvaluationSettings(ci="bca")
+        EvaluationSettings.defaults(ci="bca")
 
 
 def test_perfect_predictions_have_degenerate_cis():

@@ -55,7 +55,7 @@ def score_contexts(results, runs, bootstrap=100) -> list[ContextScores]:
             [{"fold": run.fold, "seed": run.seed} for run in mine],
             [folder / layout.RUN_FILES["chunk_predictions"] for folder in folders], CLASSES)
         outputs = layout.score_outputs(system, root=str(results))
-        write_scores(score_system(decisions, CLASSES, system, EvaluationSettings(bootstrap=bootstrap)),
+        write_scores(score_system(decisions, CLASSES, system, EvaluationSettings.defaults(bootstrap=bootstrap)),
                      outputs)
         scores.append(ContextScores(context, Path(outputs["runs"]), Path(outputs["summary"])))
     return scores

@@ -75,7 +75,7 @@ def summary(system, accuracy_of_seed, chunk=False):
                 "utt_id": [f"u{k}" for k in range(40)],
                 "label": [CLASSES[i] for i in labels], "pred": [CLASSES[i] for i in preds],
             }).cast({"seed": pl.Int32}))
-    return score_system(pl.concat(tables), CLASSES, system, EvaluationSettings(bootstrap=50)).summary
+    return score_system(pl.concat(tables), CLASSES, system, EvaluationSettings.defaults(bootstrap=50)).summary
 
 
 def test_table1_rows_come_from_the_summaries_with_the_paper_beside_them():

@@ -226,7 +226,7 @@ def test_same_seed_gives_identical_runs_on_cpu(results, config, tmp_path):
     assert drop_time(first) == drop_time(second)
     histories = [pl.read_parquet(tmp_path / run / "history.parquet").drop("seconds") for run in "ab"]
     assert histories[0].equals(histories[1])
-    other_seed = train(results, config, tmp_path / "c", model="csa", context=30, seed=2)
+    train(results, config, tmp_path / "c", model="csa", context=30, seed=2)
     assert not pl.read_parquet(tmp_path / "c" / "history.parquet").drop("seconds").equals(histories[0])
 
 

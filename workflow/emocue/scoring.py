@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from emocue import layout, metrics
+from emocue.config import section_defaults
 from emocue.stats import percentile_interval, bootstrap_distribution
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,10 @@ class PredictionsError(ValueError):
 class EvaluationSettings:
     """The ``evaluation`` config section: how predictions are scored (never how models train)."""
 
-    bootstrap: int = 2000
-    confidence: float = 0.95
-    ci: str = "percentile"  # percentile | basic (the reverse-percentile interval 2θ̂ − q)
-    seed: int = 0
+    bootstrap: int
+    confidence: float
+    ci: str  # percentile | basic (the reverse-percentile interval 2θ̂ − q)
+    seed: int
 
     def __post_init__(self):
         if self.ci not in CI_METHODS:
@@ -66,7 +67,12 @@ class EvaluationSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> EvaluationSettings:
-        return cls(**{key: section[key] for key in cls.__dataclass_fields__ if key in section})
+        return cls(**{key: section[key] for key in cls.__dataclass_fields__})
+
+    @classmethod
+    def defaults(cls, **overrides) -> EvaluationSettings:
+        """The schema's ``evaluation`` defaults (their one place), with ``overrides``."""
+        return replace(cls.from_config(section_defaults("evaluation")), **overrides)
 
     def interval(self, estimate: float, distribution: np.ndarray) -> tuple[float, float]:
         low, high = percentile_interval(distribution, self.confidence)
