@@ -4,6 +4,7 @@ systems fusion wrote (synthetic prediction tables; ~10 s)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -290,6 +291,9 @@ def test_fusion_and_significance_stages_write_their_tables(tmp_path):
     assert pairs.equals(pl.read_parquet(significance_files["pairs"]))
     summary = pl.read_parquet(significance_files["summary"])
     assert summary.height == 5 and summary["n_runs"].to_list() == [2] * 5
+    seeds = pl.read_parquet(significance_files["seeds"])  # one fold per seed: the runs themselves
+    assert seeds.height == 2 * 5 and set(seeds["n_folds"]) == {1}
+    assert seeds.drop("n_folds").equals(pairs.drop("fold"))
     # SYSComb is compared as fusion wrote it: its McNemar counts follow from the stored decisions.
     for run in runs:
         fused = predictions.filter((pl.col("seed") == run.seed) & (pl.col("system") == layout.SYSCOMB))
@@ -298,6 +302,32 @@ def test_fusion_and_significance_stages_write_their_tables(tmp_path):
                            & (pl.col("system_b") == layout.BLSTMATT)).row(0, named=True)
         only_fused = ((blstmatt["fused"] == blstmatt["label"]) & (blstmatt["pred"] != blstmatt["label"])).sum()
         assert row["mcnemar_only_a_correct"] == only_fused
+
+
+def test_seed_pooled_significance_adds_up_the_folds(tmp_path):
+    # Two folds of one seed whose CSA contexts differ: pooled, each pair is tested on both folds'
+    # utterances at once, so decisions (n, McNemar's discordant counts) add up over the folds.
+    runs = [replace(synthetic_run(seed=index, contexts=(context,), left_out={context: left_out}),
+                    fold=f"fold{index}", seed=7)
+            for index, context, left_out in ((1, 30, 5), (2, 60, 20))]
+    outputs = FusionOutputs(**{name: tmp_path / f"{name}.out" for name in FusionOutputs.__dataclass_fields__})
+    run_fusion(runs, CLASSES, FusionSettings.defaults(), outputs)
+    params = [write_run(tmp_path / run.fold, run) for run in runs]
+    files = {role: tmp_path / "significance" / path for role, path in layout.SIGNIFICANCE_OUTPUTS.items()}
+    pairs = run_significance(params, CLASSES, outputs.selection, outputs.predictions,
+                             EvaluationSettings.defaults(bootstrap=100), files)
+    seeds = pl.read_parquet(files["seeds"])
+    assert seeds.height == 5 and seeds["seed"].to_list() == [7] * 5 and seeds["n_folds"].to_list() == [2] * 5
+    assert seeds["system_a"][0] == "CSA-C30/CSA-C60"  # the context chosen per fold, both named
+    per_pair = pairs.with_columns(pl.int_range(pl.len()).over("fold").alias("pair")).group_by(
+        "pair", maintain_order=True).agg(pl.col("n", "mcnemar_only_a_correct", "mcnemar_only_b_correct").sum())
+    for column in ("n", "mcnemar_only_a_correct", "mcnemar_only_b_correct"):
+        assert seeds[column].to_list() == per_pair[column].to_list()
+    # Pooled WA is the decision-weighted mean of the folds' WA, not their plain mean: CSA (pair 0)
+    # left out 5 utterances of fold 1 and 20 of fold 2.
+    csa = pairs.filter(pl.col("system_b") == layout.BLSTMATT).group_by("fold", maintain_order=True).first()
+    assert csa["n"].to_list() == [145, 130]
+    assert seeds["wa_a"][0] == pytest.approx((csa["wa_a"] * csa["n"]).sum() / csa["n"].sum())
 
 
 # ---- end to end on the tiny config (shares the session's tiny_run; its cost is the pipeline's) ---

@@ -216,6 +216,21 @@ def make_results(
                 "mcnemar_pvalue": rng.uniform(0, 1, m),
             }
         ).write_parquet(significance_path)
+        n_folds = len({fold for fold, _ in runs})  # per seed, folds pooled
+        by_seed = [(seed, a, b) for seed in sorted({seed for _, seed in runs}) for a, b in pairs]
+        pl.DataFrame(
+            {
+                "seed": [r[0] for r in by_seed],
+                "n_folds": n_folds,
+                "system_a": [r[1] for r in by_seed],
+                "system_b": [r[2] for r in by_seed],
+                "utterances": "all_test",
+                "n": 240 * n_folds,
+                **with_ci("wa_diff", rng.normal(0.01, 0.01, len(by_seed))),
+                **with_ci("ua_diff", rng.normal(0.01, 0.01, len(by_seed))),
+                "mcnemar_pvalue": rng.uniform(0, 1, len(by_seed)),
+            }
+        ).write_parquet(results / layout.SIGNIFICANCE_OUTPUTS["seeds"])
         systems = layout.paper_systems(contexts, config["fusion"]["paper_weight"])
         write_table1(results, systems, contexts, len(runs), rng)
         for system in systems:
@@ -608,6 +623,18 @@ def test_speaker_in_training_and_test_is_marked_in_data_and_table1(tmp_path, con
     assert "speaker(s) are in both training and test sessions" in text
     assert "Note on every row of Table 1: 1 speaker(s) are in both training and test" in text
     assert "Ses05F (test Session5; training Session1)" in text
+
+
+def test_pooled_seed_comparisons_are_shown_when_a_seed_has_several_folds(tmp_path, config):
+    title = "Per seed, the test utterances of all folds pooled"
+    one_fold = make_results(tmp_path / "session5", config, utterances_per_session=6, stages=("corpus", "fusion"))
+    assert title not in report.build_report(one_fold, config).html  # the same rows as per run
+    loso = {**config, "split": {**config["split"], "scheme": "loso"}}
+    results = make_results(tmp_path / "loso", loso, utterances_per_session=6, stages=("corpus", "fusion"))
+    html = report.build_report(results, loso).html
+    assert title in html
+    seeds = pl.read_parquet(results / layout.SIGNIFICANCE_OUTPUTS["seeds"])
+    assert set(seeds["n_folds"]) == {len(config["corpus"]["sessions"])} and seeds["n"][0] == 240 * 5
 
 
 def test_headline_quotes_the_paper_once_also_when_our_syscomb_context_differs(tmp_path, config):

@@ -177,6 +177,7 @@ FUSION_OUTPUTS = {
 SIGNIFICANCE_OUTPUTS = {
     "pairs": "significance/pairs.parquet",  # per (fold, seed) and system pair
     "summary": "significance/summary.parquet",  # per system pair, across runs
+    "seeds": "significance/seeds.parquet",  # per seed and system pair, folds pooled
 }
 
 TABLE1_OUTPUTS = {

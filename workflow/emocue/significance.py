@@ -3,7 +3,9 @@
 Per (fold, seed), for each pair of systems (:func:`system_pairs`) on the test utterances both
 decided: the WA and UA differences with paired-bootstrap CIs and McNemar's exact test on
 correct/incorrect decisions (see :mod:`emocue.stats`); McNemar p-values get Benjamini–Hochberg
-q-values within the run. The systems are BLSTMATT, the CSA context fusion selected on validation,
+q-values within the run. The same comparisons per seed with every fold's test utterances pooled
+(leave-one-out schemes: each utterance once), where a fold of a few dozen utterances is too small
+for a test to find much. The systems are BLSTMATT, the CSA context fusion selected on validation,
 the fused systems exactly as the fusion stage wrote them (its predictions table: SYSComb,
 SYSComb-w<paper weight>, SYSComb+<system>) and the baselines.
 
@@ -26,7 +28,7 @@ from emocue.fusion import TEST_PREDICTIONS, ScoredSystem, pair_posteriors
 from emocue.scoring import EvaluationSettings, point_score, read_predictions
 from emocue.stats import benjamini_hochberg, mcnemar_exact, paired_bootstrap_difference
 
-INT32_COLUMNS = ("seed", "n", "mcnemar_only_a_correct", "mcnemar_only_b_correct")
+INT32_COLUMNS = ("seed", "n_folds", "n", "mcnemar_only_a_correct", "mcnemar_only_b_correct")
 
 
 # ---- one pair of systems -----------------------------------------------------------------------
@@ -132,27 +134,46 @@ def system_pairs(systems: list[ScoredSystem]) -> list[tuple[ScoredSystem, Scored
     return pairs
 
 
-def compare_pairs(systems: list[ScoredSystem], labels: np.ndarray, fold: str, seed: int,
+def compare_pairs(systems: list[ScoredSystem], labels: np.ndarray, keys: Mapping,
                   n_classes: int, evaluation: EvaluationSettings) -> pl.DataFrame:
     """Significance of every pair of :func:`system_pairs`, each on the utterances both decided;
-    McNemar q-values (Benjamini–Hochberg) within the run."""
+    McNemar q-values (Benjamini–Hochberg) within the call. ``keys`` lead each row (``fold`` and
+    ``seed`` for a run; ``seed`` and ``n_folds`` for a pooled seed)."""
     rows = []
     for system_a, system_b in system_pairs(systems):
         scored = system_a.kept & system_b.kept
         with_csa = "selected_csa" in (system_a.role, system_b.role)
-        row = {"fold": fold, "seed": seed, "system_a": system_a.name,
+        row = {**keys, "system_a": system_a.name,
                "system_b": system_b.name, "utterances": "csa_kept" if with_csa else "all_test"}
         row.update(compare_systems(labels[scored], system_a.decisions[scored],
                                    system_b.decisions[scored], n_classes, evaluation))
         rows.append(row)
     qvalues = benjamini_hochberg(np.array([row["mcnemar_pvalue"] for row in rows]))
     table = pl.DataFrame(rows).with_columns(pl.Series("mcnemar_qvalue", qvalues))
-    return table.cast({name: pl.Int32 for name in INT32_COLUMNS})
+    return table.cast({name: pl.Int32 for name in INT32_COLUMNS if name in table.columns})
 
 
 def compare_run(run: RunPredictions, classes: list[str], evaluation: EvaluationSettings) -> pl.DataFrame:
     labels, systems = run_systems(run, classes)
-    return compare_pairs(systems, labels, run.fold, run.seed, len(classes), evaluation)
+    return compare_pairs(systems, labels, {"fold": run.fold, "seed": run.seed}, len(classes), evaluation)
+
+
+def pool_runs(runs: list[tuple[np.ndarray, list[ScoredSystem]]]) -> tuple[np.ndarray, list[ScoredSystem]]:
+    """Several runs' (labels, systems) of :func:`run_systems` as one: labels and each system's
+    log-posteriors concatenated in run order. The systems are matched by position, which every run
+    shares (:func:`run_systems`); names seen at a position are joined (CSA's context is chosen per
+    run: ``CSA-C30/CSA-C60``)."""
+    roles = [system.role for system in runs[0][1]]
+    for _, systems in runs[1:]:
+        if [system.role for system in systems] != roles:
+            raise ValueError(f"runs compare different systems: {[s.name for s in systems]} vs "
+                             f"{[s.name for s in runs[0][1]]}; rerun the fusion stage (snakemake fusion)")
+    pooled = []
+    for position, role in enumerate(roles):
+        at_position = [systems[position] for _, systems in runs]
+        name = "/".join(dict.fromkeys(system.name for system in at_position))
+        pooled.append(ScoredSystem(name, role, np.concatenate([system.logp for system in at_position])))
+    return np.concatenate([labels for labels, _ in runs]), pooled
 
 
 # ---- summaries ---------------------------------------------------------------------------------
@@ -200,12 +221,26 @@ def load_run_predictions(run: Mapping, selection: pl.DataFrame, fused: pl.DataFr
 def run_significance(runs: list[Mapping], classes: list[str], selection_path: str | Path,
                      fused_path: str | Path, evaluation: EvaluationSettings,
                      outputs: Mapping[str, str | Path]) -> pl.DataFrame:
-    """Compare the systems of every (fold, seed) and write ``outputs`` (layout.SIGNIFICANCE_OUTPUTS
-    roles ``pairs`` and ``summary``); returns the per-run table."""
+    """Compare the systems of every (fold, seed), and of every seed with its folds pooled, and
+    write ``outputs`` (layout.SIGNIFICANCE_OUTPUTS roles ``pairs``, ``summary`` and ``seeds``);
+    returns the per-run table."""
     selection, fused = pl.read_parquet(selection_path), pl.read_parquet(fused_path)
-    pairs = pl.concat([compare_run(load_run_predictions(run, selection, fused, classes), classes, evaluation)
-                       for run in runs], how="vertical_relaxed")
-    tables = {"pairs": pairs, "summary": summarise_significance(pairs)}
+    by_seed: dict[int, list[tuple[np.ndarray, list[ScoredSystem]]]] = {}
+    per_run = []
+    for run in runs:
+        predictions = load_run_predictions(run, selection, fused, classes)
+        labels, systems = run_systems(predictions, classes)
+        by_seed.setdefault(predictions.seed, []).append((labels, systems))
+        per_run.append(compare_pairs(systems, labels, {"fold": predictions.fold, "seed": predictions.seed},
+                                     len(classes), evaluation))
+    pairs = pl.concat(per_run, how="vertical_relaxed")
+    per_seed = []
+    for seed, seed_runs in sorted(by_seed.items()):
+        labels, systems = pool_runs(seed_runs)
+        per_seed.append(compare_pairs(systems, labels, {"seed": seed, "n_folds": len(seed_runs)},
+                                      len(classes), evaluation))
+    seeds = pl.concat(per_seed, how="vertical_relaxed")
+    tables = {"pairs": pairs, "summary": summarise_significance(pairs), "seeds": seeds}
     for role, table in tables.items():
         Path(outputs[role]).parent.mkdir(parents=True, exist_ok=True)
         table.write_parquet(outputs[role])

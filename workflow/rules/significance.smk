@@ -1,6 +1,6 @@
-# significance: per fold and seed, every pair of systems (CSA vs BLSTMATT, each SYSComb vs both,
-# each baseline vs BLSTMATT, CSA and SYSComb, each SYSComb+<baseline> vs its parts) compared on the
-# same test utterances: paired-bootstrap CIs of the WA / UA differences and McNemar's exact test
+# significance: per fold and seed, and per seed with its folds pooled, every pair of systems (CSA
+# vs BLSTMATT, each SYSComb vs both, each baseline vs BLSTMATT, CSA and SYSComb, each
+# SYSComb+<baseline> vs its parts) compared on the same test utterances: paired-bootstrap CIs of the WA / UA differences and McNemar's exact test
 # (emocue.significance). It reads test predictions only, and its resamples come from `evaluation`,
 # so changing a scoring setting reruns it and never fusion. Needs fusion.smk included first.
 SIGNIFICANCE_OUTPUTS = layout.stage_outputs(layout.SIGNIFICANCE_OUTPUTS)

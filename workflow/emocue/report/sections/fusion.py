@@ -99,17 +99,13 @@ def _fusion_weight_blocks(inputs: Inputs, config: dict) -> list:
     ]
 
 
-def _significance_blocks(inputs: Inputs, config: dict) -> list:
-    runs = inputs.table(
-        SIGNIFICANCE["pairs"],
-        "significance",
-        ["system_a", "system_b", "wa_diff", "ua_diff", "mcnemar_pvalue"],
-    )
+def _difference_rows(table: pl.DataFrame) -> pl.DataFrame:
+    """A significance table as the report shows it: differences in points with their CIs."""
     rows = []
-    for row in runs.iter_rows(named=True):
+    for row in table.iter_rows(named=True):
         rows.append(
             {
-                **{key: row[key] for key in ("fold", "seed") if key in row},
+                **{key: row[key] for key in ("fold", "seed", "n_folds") if key in row},
                 "A": row["system_a"],
                 "B": row["system_b"],
                 "utterances": row.get("utterances"),
@@ -120,14 +116,30 @@ def _significance_blocks(inputs: Inputs, config: dict) -> list:
                 "q (BH)": fmt_pvalue(row.get("mcnemar_qvalue", row.get("q_value"))),
             }
         )
+    return pl.DataFrame(rows)
+
+
+def _significance_blocks(inputs: Inputs, config: dict) -> list:
+    needed = ["system_a", "system_b", "wa_diff", "ua_diff", "mcnemar_pvalue"]
+    runs = inputs.table(SIGNIFICANCE["pairs"], "significance", needed)
     blocks: list = [
         table_from_frame(
-            pl.DataFrame(rows),
+            _difference_rows(runs),
             "System differences on the same test utterances",
             note="Differences in percentage points with 95% paired-bootstrap CIs; "
             "McNemar's exact test on correct/incorrect decisions.",
         )
     ]
+    if inputs.exists(SIGNIFICANCE["seeds"]):
+        seeds = inputs.table(SIGNIFICANCE["seeds"], "significance", [*needed, "n_folds"])
+        if seeds.height and seeds["n_folds"].max() > 1:
+            blocks.append(table_from_frame(
+                _difference_rows(seeds),
+                "Per seed, the test utterances of all folds pooled",
+                note="The same comparisons on each seed's pooled test predictions (leave-one-out "
+                "schemes: each utterance once), which a fold of a few dozen utterances is too small "
+                "to test; q-values within the seed.",
+            ))
     if inputs.exists(SIGNIFICANCE["summary"]):
         summary = inputs.table(SIGNIFICANCE["summary"], "significance")
         if summary.height and summary["n_runs"].max() > 1:
