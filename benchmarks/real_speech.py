@@ -77,10 +77,6 @@ def job_seconds(workdir: Path) -> float:
     return float(sum(pl.read_csv(path, separator="\t")["s"].sum() for path in files))
 
 
-def percent(value: float) -> str:
-    return f"{100 * value:.1f}"
-
-
 def with_ci(row: dict, metric: str, signed: bool = False) -> str:
     form = "{:+.1f}" if signed else "{:.1f}"
     low, high = (form.format(100 * row[f"{metric}_ci_low"]), form.format(100 * row[f"{metric}_ci_high"]))
